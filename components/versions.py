@@ -1,0 +1,458 @@
+"""The release matrix: one row per supported Kubernetes minor.
+
+Everything that differs between Kubernetes versions is data in this module; the rest of
+the program asks a `Release` row (or `Release.at_least`) instead of comparing version
+strings. Facts and their upstream sources: ../shared/reference/ccm-facts.md.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from functools import total_ordering
+
+CCM_IMAGE_REPOSITORY = "registry.k8s.io/provider-aws/cloud-controller-manager"
+
+
+@total_ordering
+@dataclass(frozen=True)
+class Version:
+    """A `major.minor[.patch]` version, compared numerically (so 1.9 < 1.10)."""
+
+    major: int
+    minor: int
+    patch: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        parts = text.strip().lstrip("v").split("-", 1)[0].split(".")
+        if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"not a version: {text!r} (expected MAJOR.MINOR or MAJOR.MINOR.PATCH)")
+        numbers = [int(p) for p in parts] + [0] * (3 - len(parts))
+        return cls(numbers[0], numbers[1], numbers[2])
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return (self.major, self.minor, self.patch) < (other.major, other.minor, other.patch)
+
+    @property
+    def minor_str(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+class NodeIpMode(enum.Enum):
+    """What the kubelet's `--node-ip` carries.
+
+    A provided node IP must be one of the addresses the CCM reports, and two addresses
+    with a cloud provider need the CloudDualStackNodeIPs gate (beta, on by default, 1.29;
+    KEP-3705) — before that the kubelet refuses to start with them.
+    """
+
+    UNSET = "unset"  # no --node-ip: the CCM supplies every address
+    IPV6 = "ipv6"  # one IPv6 address: the field report's working 1.22 setup
+    DUAL = "dual"  # both addresses, the stack's primary family first
+
+
+class KubeadmApi(enum.Enum):
+    V1BETA2 = "kubeadm.k8s.io/v1beta2"  # removed in kubeadm 1.26
+    V1BETA3 = "kubeadm.k8s.io/v1beta3"  # 1.22+
+    V1BETA4 = "kubeadm.k8s.io/v1beta4"  # 1.31+: extraArgs become lists of name/value
+
+
+@dataclass(frozen=True)
+class Since:
+    """A fact that holds from `first` up to (not including) `until` Kubernetes minors."""
+
+    name: str
+    first: str
+    until: str | None = None
+
+    def holds_for(self, version: Version) -> bool:
+        if version < Version.parse(self.first):
+            return False
+        return self.until is None or version < Version.parse(self.until)
+
+
+# `[Global]` keys of the CCM's gcfg cloud config (pkg/providers/v1/config/config.go).
+# A key a release does not know is fatal at start-up in releases before the patches in
+# UNKNOWN_KEY_TOLERATED_FROM, so the renderer must only emit keys of this table.
+CLOUD_CONFIG_KEYS: tuple[Since, ...] = (
+    Since("Zone", "1.20"),
+    Since("VPC", "1.20"),
+    Since("SubnetID", "1.20"),
+    Since("RouteTableID", "1.20"),
+    Since("RoleARN", "1.20"),
+    Since("KubernetesClusterTag", "1.20"),
+    Since("KubernetesClusterID", "1.20"),
+    Since("DisableSecurityGroupIngress", "1.20"),
+    Since("ElbSecurityGroup", "1.20"),
+    Since("DisableStrictZoneCheck", "1.20", until="1.28"),
+    Since("NodeIPFamilies", "1.22"),
+    Since("Region", "1.28"),
+    Since("SourceARN", "1.29"),
+    Since("ClusterServiceLoadBalancerHealthProbeMode", "1.33"),
+    Since("ClusterServiceSharedLoadBalancerHealthProbePort", "1.33"),
+    Since("ClusterServiceSharedLoadBalancerHealthProbePath", "1.33"),
+    Since("SupportedTopologyInstanceTypePattern", "1.33"),
+    Since("NLBSecurityGroupMode", "1.35"),
+)
+
+# The first CCM patch of each minor that only warns about an unknown cloud-config key.
+UNKNOWN_KEY_TOLERATED_FROM: dict[str, str] = {
+    "1.23": "1.23.18",
+    "1.24": "1.24.16",
+    "1.25": "1.25.12",
+    "1.26": "1.26.7",
+    "1.27": "1.27.3",
+    "1.28": "1.28.2",
+    "1.29": "1.29.0",
+}
+
+_CCM_READ_ACTIONS: tuple[Since, ...] = (
+    Since("autoscaling:DescribeAutoScalingGroups", "1.20"),
+    Since("autoscaling:DescribeLaunchConfigurations", "1.20"),
+    Since("autoscaling:DescribeTags", "1.20"),
+    Since("ec2:DescribeInstances", "1.20"),
+    Since("ec2:DescribeRegions", "1.20"),
+    Since("ec2:DescribeRouteTables", "1.20"),
+    Since("ec2:DescribeSecurityGroups", "1.20"),
+    Since("ec2:DescribeSubnets", "1.20"),
+    Since("ec2:DescribeVolumes", "1.20"),
+    Since("ec2:DescribeAvailabilityZones", "1.27"),
+    Since("ec2:DescribeVpcs", "1.20"),
+    Since("ec2:DescribeInstanceTopology", "1.32"),
+    Since("elasticloadbalancing:DescribeListeners", "1.20"),
+    Since("elasticloadbalancing:DescribeLoadBalancerAttributes", "1.20"),
+    Since("elasticloadbalancing:DescribeLoadBalancerPolicies", "1.20"),
+    Since("elasticloadbalancing:DescribeLoadBalancers", "1.20"),
+    Since("elasticloadbalancing:DescribeTargetGroups", "1.20"),
+    Since("elasticloadbalancing:DescribeTargetHealth", "1.20"),
+    Since("kms:DescribeKey", "1.20"),
+)
+
+# Actions that create a resource: no tag exists yet to condition on (the CCM tags its
+# security groups and load balancers in a second call), so they stay unconditional.
+_CCM_CREATE_ACTIONS: tuple[Since, ...] = (
+    Since("ec2:CreateSecurityGroup", "1.20"),
+    Since("ec2:CreateTags", "1.20"),
+    Since("ec2:CreateVolume", "1.20"),
+    Since("elasticloadbalancing:CreateLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:CreateTargetGroup", "1.20"),
+    Since("elasticloadbalancing:AddTags", "1.20"),
+    Since("iam:CreateServiceLinkedRole", "1.20"),
+)
+
+# Actions on resources that already exist: narrowed to the cluster's own resources by
+# the `kubernetes.io/cluster/<name>` tag (kops does the same with aws:ResourceTag).
+_CCM_CLUSTER_TAGGED_ACTIONS: tuple[Since, ...] = (
+    Since("ec2:ModifyInstanceAttribute", "1.20"),
+    Since("ec2:ModifyVolume", "1.20"),
+    Since("ec2:AttachVolume", "1.20"),
+    Since("ec2:AuthorizeSecurityGroupIngress", "1.20"),
+    Since("ec2:CreateRoute", "1.20"),
+    Since("ec2:DeleteRoute", "1.20"),
+    Since("ec2:DeleteSecurityGroup", "1.20"),
+    Since("ec2:DeleteVolume", "1.20"),
+    Since("ec2:DetachVolume", "1.20"),
+    Since("ec2:RevokeSecurityGroupIngress", "1.20"),
+    Since("elasticloadbalancing:AttachLoadBalancerToSubnets", "1.20"),
+    Since("elasticloadbalancing:ApplySecurityGroupsToLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:CreateLoadBalancerPolicy", "1.20"),
+    Since("elasticloadbalancing:CreateLoadBalancerListeners", "1.20"),
+    Since("elasticloadbalancing:ConfigureHealthCheck", "1.20"),
+    Since("elasticloadbalancing:DeleteLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:DeleteLoadBalancerListeners", "1.20"),
+    Since("elasticloadbalancing:DetachLoadBalancerFromSubnets", "1.20"),
+    Since("elasticloadbalancing:DeregisterInstancesFromLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:ModifyLoadBalancerAttributes", "1.20"),
+    Since("elasticloadbalancing:RegisterInstancesWithLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:SetLoadBalancerPoliciesForBackendServer", "1.20"),
+    Since("elasticloadbalancing:CreateListener", "1.20"),
+    Since("elasticloadbalancing:DeleteListener", "1.20"),
+    Since("elasticloadbalancing:DeleteTargetGroup", "1.20"),
+    Since("elasticloadbalancing:ModifyListener", "1.20"),
+    Since("elasticloadbalancing:ModifyTargetGroup", "1.20"),
+    Since("elasticloadbalancing:RegisterTargets", "1.20"),
+    Since("elasticloadbalancing:DeregisterTargets", "1.20"),
+    Since("elasticloadbalancing:SetLoadBalancerPoliciesOfListener", "1.20"),
+    Since("elasticloadbalancing:SetSecurityGroups", "1.35"),
+)
+
+NODE_IAM_ACTIONS: tuple[str, ...] = (
+    "ec2:DescribeInstances",
+    "ec2:DescribeRegions",
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:GetRepositoryPolicy",
+    "ecr:DescribeRepositories",
+    "ecr:ListImages",
+    "ecr:BatchGetImage",
+)
+
+
+def _select(table: tuple[Since, ...], version: Version) -> tuple[str, ...]:
+    return tuple(entry.name for entry in table if entry.holds_for(version))
+
+
+@dataclass(frozen=True)
+class CcmIamActions:
+    """The CCM's control-plane IAM actions for one release, split by how they are scoped."""
+
+    read: tuple[str, ...]
+    create: tuple[str, ...]
+    cluster_tagged: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.read + self.create + self.cluster_tagged
+
+
+@dataclass(frozen=True)
+class Release:
+    """One row of the matrix: everything version-specific about a Kubernetes minor."""
+
+    kubernetes_version: str
+    """Exact Kubernetes patch release installed on the nodes (dl.k8s.io binaries)."""
+    ccm_tag: str
+    """A tag of CCM_IMAGE_REPOSITORY that was actually promoted (not every git tag was)."""
+    node_ip_mode: NodeIpMode
+    ubuntu_release: str
+    """Ubuntu LTS of the nodes: 20.04 unless this Kubernetes needs a newer one."""
+    ubuntu_reason: str = ""
+    cilium_chart_version: str = ""
+    crictl_version: str = ""
+    version: Version = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", Version.parse(self.kubernetes_version))
+
+    @property
+    def minor(self) -> str:
+        return self.version.minor_str
+
+    def at_least(self, minor: str) -> bool:
+        return self.version >= Version.parse(minor)
+
+    @property
+    def ccm_image(self) -> str:
+        return f"{CCM_IMAGE_REPOSITORY}:{self.ccm_tag}"
+
+    @property
+    def kubeadm_api(self) -> KubeadmApi:
+        if self.at_least("1.31"):
+            return KubeadmApi.V1BETA4
+        if self.at_least("1.22"):
+            return KubeadmApi.V1BETA3
+        return KubeadmApi.V1BETA2
+
+    @property
+    def cloud_config_keys(self) -> frozenset[str]:
+        return frozenset(_select(CLOUD_CONFIG_KEYS, self.version))
+
+    @property
+    def supports_node_ip_families(self) -> bool:
+        return "NodeIPFamilies" in self.cloud_config_keys
+
+    @property
+    def ccm_fails_on_unknown_config_key(self) -> bool:
+        tolerated_from = UNKNOWN_KEY_TOLERATED_FROM.get(self.minor)
+        ccm_version = Version.parse(self.ccm_tag)
+        if tolerated_from is None:
+            return ccm_version < Version.parse("1.23")
+        return ccm_version < Version.parse(tolerated_from)
+
+    @property
+    def control_plane_role(self) -> str:
+        """`master` for the node-role label and taint before kubeadm 1.24, then `control-plane`."""
+        return "control-plane" if self.at_least("1.24") else "master"
+
+    @property
+    def control_plane_label(self) -> str:
+        return f"node-role.kubernetes.io/{self.control_plane_role}"
+
+    @property
+    def control_plane_taint_keys(self) -> tuple[str, ...]:
+        # kubeadm 1.24 sets both taints during the rename; 1.25 drops `master`.
+        if self.minor == "1.24":
+            return ("node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane")
+        return (self.control_plane_label,)
+
+    @property
+    def requires_cgroup_v2(self) -> bool:
+        # kubelet 1.35 sets failCgroupV1 by default; Ubuntu 20.04 boots cgroup v1.
+        return self.at_least("1.35")
+
+    @property
+    def ccm_iam_actions(self) -> CcmIamActions:
+        return CcmIamActions(
+            read=_select(_CCM_READ_ACTIONS, self.version),
+            create=_select(_CCM_CREATE_ACTIONS, self.version),
+            cluster_tagged=_select(_CCM_CLUSTER_TAGGED_ACTIONS, self.version),
+        )
+
+
+# Newest patch of each minor; CCM tags: the newest promoted in kubernetes/k8s.io
+# registry.k8s.io/images/k8s-staging-provider-aws/images.yaml (v1.21.0-alpha.0, the article's
+# image, lacks PR #230 and so reports no IPv6 address). Node-IP modes: 1.21-1.23 only check that
+# a provided IP exists; 1.24-1.28 (PreferNodeIP, kubernetes#107750) keep just the provided
+# address of its type, so one IPv6 --node-ip would drop the IPv4 InternalIP: leave it unset
+# and let NodeIPFamilies order the addresses; 1.29+ accept both (CloudDualStackNodeIPs beta).
+# Cilium: chart = Cilium release whose compatibility list covers the minor.
+RELEASES: tuple[Release, ...] = (
+    Release(
+        kubernetes_version="1.21.14",
+        ccm_tag="v1.21.3",
+        node_ip_mode=NodeIpMode.UNSET,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.13.16",
+        crictl_version="v1.21.0",
+    ),
+    Release(
+        kubernetes_version="1.22.17",
+        ccm_tag="v1.22.8",
+        node_ip_mode=NodeIpMode.IPV6,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.13.16",
+        crictl_version="v1.22.0",
+    ),
+    Release(
+        kubernetes_version="1.23.17",
+        ccm_tag="v1.23.20",
+        node_ip_mode=NodeIpMode.IPV6,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.13.16",
+        crictl_version="v1.23.0",
+    ),
+    Release(
+        kubernetes_version="1.24.17",
+        ccm_tag="v1.24.19",
+        node_ip_mode=NodeIpMode.UNSET,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.13.16",
+        crictl_version="v1.24.0",
+    ),
+    Release(
+        kubernetes_version="1.25.16",
+        ccm_tag="v1.25.15",
+        node_ip_mode=NodeIpMode.UNSET,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.13.16",
+        crictl_version="v1.25.0",
+    ),
+    Release(
+        kubernetes_version="1.26.15",
+        ccm_tag="v1.26.14",
+        node_ip_mode=NodeIpMode.UNSET,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.13.16",
+        crictl_version="v1.26.0",
+    ),
+    Release(
+        kubernetes_version="1.27.16",
+        ccm_tag="v1.27.10",
+        node_ip_mode=NodeIpMode.UNSET,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.15.18",
+        crictl_version="v1.27.0",
+    ),
+    Release(
+        kubernetes_version="1.28.15",
+        ccm_tag="v1.28.11",
+        node_ip_mode=NodeIpMode.UNSET,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.15.18",
+        crictl_version="v1.28.0",
+    ),
+    Release(
+        kubernetes_version="1.29.15",
+        ccm_tag="v1.29.10",
+        node_ip_mode=NodeIpMode.DUAL,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.15.18",
+        crictl_version="v1.29.0",
+    ),
+    Release(
+        kubernetes_version="1.30.14",
+        ccm_tag="v1.30.10",
+        node_ip_mode=NodeIpMode.DUAL,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.18.14",
+        crictl_version="v1.30.0",
+    ),
+    Release(
+        kubernetes_version="1.31.14",
+        ccm_tag="v1.31.9",
+        node_ip_mode=NodeIpMode.DUAL,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.18.14",
+        crictl_version="v1.31.0",
+    ),
+    Release(
+        kubernetes_version="1.32.13",
+        ccm_tag="v1.32.8",
+        node_ip_mode=NodeIpMode.DUAL,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.18.14",
+        crictl_version="v1.32.0",
+    ),
+    Release(
+        kubernetes_version="1.33.13",
+        ccm_tag="v1.33.4",
+        node_ip_mode=NodeIpMode.DUAL,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.18.14",
+        crictl_version="v1.33.0",
+    ),
+    Release(
+        kubernetes_version="1.34.6",
+        ccm_tag="v1.34.3",
+        node_ip_mode=NodeIpMode.DUAL,
+        ubuntu_release="20.04",
+        cilium_chart_version="1.19.8",
+        crictl_version="v1.34.0",
+    ),
+    Release(
+        kubernetes_version="1.35.3",
+        ccm_tag="v1.35.2",
+        node_ip_mode=NodeIpMode.DUAL,
+        ubuntu_release="24.04",
+        ubuntu_reason="kubelet 1.35 refuses cgroup v1 (failCgroupV1); 20.04 boots cgroup v1",
+        cilium_chart_version="1.19.8",
+        crictl_version="v1.35.0",
+    ),
+)
+
+_BY_MINOR: dict[str, Release] = {release.minor: release for release in RELEASES}
+
+
+def supported_minors() -> tuple[str, ...]:
+    return tuple(_BY_MINOR)
+
+
+def newest() -> Release:
+    return max(RELEASES, key=lambda release: release.version)
+
+
+class UnsupportedVersionError(ValueError):
+    pass
+
+
+def release_for(kubernetes_version: str) -> Release:
+    """The matrix row for `1.X` (or `1.X.Y` naming that row's exact patch); never a fallback."""
+    try:
+        wanted = Version.parse(kubernetes_version)
+    except ValueError as error:
+        raise UnsupportedVersionError(str(error)) from error
+    release = _BY_MINOR.get(wanted.minor_str)
+    patch_given = kubernetes_version.strip().lstrip("v").count(".") == 2
+    if release is None or (patch_given and wanted != release.version):
+        raise UnsupportedVersionError(
+            f"{kubernetes_version!r} is not in the release matrix; supported: "
+            + ", ".join(f"{r.minor} (= {r.kubernetes_version})" for r in RELEASES)
+        )
+    return release
