@@ -42,6 +42,17 @@ _INSTANCE_TYPE = re.compile(r"^(?P<family>[a-z]+)(?P<generation>\d+)(?P<attrs>[a
 _IMAGE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$")
 
 
+# Project keys of Pulumi.yaml's config block; tests check the two lists agree.
+CONFIG_KEYS: tuple[str, ...] = (
+    "kubernetesVersion", "clusterName", "primaryIpFamily", "availabilityZoneCount", "availabilityZones",
+    "vpcIpv4Cidr", "subnetIpv4PrefixLength", "privateSubnets", "natGateway", "podIpv4Cidr", "podIpv6Cidr",
+    "serviceIpv4Cidr", "serviceIpv6Cidr", "adminCidrs", "controlPlaneInstanceType", "workerInstanceType",
+    "workerCount", "architecture", "rootVolumeSizeGib", "amiId", "ccmImage", "smokeWorkload",
+    "caValidityHours", "certValidityHours",
+)
+PROVIDER_KEYS: tuple[str, ...] = ("aws:region",)
+
+
 class IpFamily(enum.Enum):
     IPV4 = "ipv4"
     IPV6 = "ipv6"
@@ -275,12 +286,13 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
     nat_gateway = read.boolean("natGateway")
     zone_total = len(zones) or az_count
     if vpc is not None and subnet_prefix is not None and zone_total is not None:
-        needed = zone_total * (2 if private_subnets else 1)
-        available = 2 ** (subnet_prefix - vpc.prefixlen) if subnet_prefix > vpc.prefixlen else 0
-        if needed > available:
+        # network_plan keeps private subnets in the top half of the VPC.
+        slots = 2 ** (subnet_prefix - vpc.prefixlen) if subnet_prefix > vpc.prefixlen else 0
+        capacity = slots // 2 if private_subnets else slots
+        if zone_total > capacity:
             read.problem(
                 "subnetIpv4PrefixLength", subnet_prefix,
-                f"a length that fits {needed} subnets into {vpc} (fits {available})",
+                f"a length that gives each of {zone_total} zones a subnet per tier inside {vpc}",
             )
     if nat_gateway and private_subnets is False:
         read.problem("natGateway", True, "true only together with privateSubnets: true")

@@ -1,0 +1,1 @@
+"""Components of the k8s-dualstack-aws program: one ComponentResource per concern."""

@@ -1,0 +1,97 @@
+"""ClusterIdentity: IAM roles and instance profiles of the control plane and the workers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.firewall import NodeRole
+from components.render.iam import ccm_policy, ec2_assume_role_policy, node_policy, ssm_read_policy
+from components.tags import cluster_tags
+from components.versions import Release
+
+SSM_MANAGED_INSTANCE_POLICY = "AmazonSSMManagedInstanceCore"
+
+
+@dataclass(frozen=True)
+class ClusterIdentityArgs:
+    cluster_name: str
+    release: Release
+    region: str
+    ssm_prefix: str
+
+
+class ClusterIdentity(pulumi.ComponentResource):
+    roles: dict[NodeRole, aws.iam.Role]
+    instance_profiles: dict[NodeRole, aws.iam.InstanceProfile]
+    """Attach to instances: the control plane's carries the CCM policy of the release."""
+
+    def __init__(self, name: str, args: ClusterIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("k8sdualstack:identity:ClusterIdentity", name, None, opts)
+        self._name = name
+        self._args = args
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self._partition = partition
+
+        self.roles = {}
+        self.instance_profiles = {}
+        for role in NodeRole:
+            iam_role = self._role(role)
+            ssm_policy = pulumi.Output.all(partition, account_id).apply(
+                lambda values, control_plane=role is NodeRole.CONTROL_PLANE: json.dumps(
+                    ssm_read_policy(values[0], args.region, values[1], args.ssm_prefix, control_plane=control_plane),
+                    sort_keys=True,
+                )
+            )
+            self._inline_policy(iam_role, role, "ssm-parameters", ssm_policy)
+            self.roles[role] = iam_role
+            self.instance_profiles[role] = aws.iam.InstanceProfile(
+                f"{name}-{role.value}",
+                role=iam_role.name,
+                tags=cluster_tags(args.cluster_name, f"{name}-{role.value}"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self._inline_policy(
+            self.roles[NodeRole.CONTROL_PLANE], NodeRole.CONTROL_PLANE, "cloud-controller-manager",
+            json.dumps(ccm_policy(args.release, args.cluster_name), sort_keys=True),
+        )
+        # The control plane runs workloads too (the CCM itself pulls images), so both get the node policy.
+        for role in NodeRole:
+            self._inline_policy(self.roles[role], role, "node", json.dumps(node_policy(), sort_keys=True))
+
+        self.register_outputs(
+            {
+                "roleArns": {role.value: r.arn for role, r in self.roles.items()},
+                "instanceProfileNames": {role.value: p.name for role, p in self.instance_profiles.items()},
+            }
+        )
+
+    def _role(self, role: NodeRole) -> aws.iam.Role:
+        role_name = f"{self._name}-{role.value}"
+        iam_role = aws.iam.Role(
+            role_name,
+            assume_role_policy=json.dumps(ec2_assume_role_policy(), sort_keys=True),
+            description=f"{self._args.cluster_name} {role.value} nodes",
+            tags=cluster_tags(self._args.cluster_name, role_name),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Session Manager instead of SSH keys: no port 22 anywhere.
+        aws.iam.RolePolicyAttachment(
+            f"{role_name}-ssm-core",
+            role=iam_role.name,
+            policy_arn=self._partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{SSM_MANAGED_INSTANCE_POLICY}"),
+            opts=pulumi.ResourceOptions(parent=iam_role),
+        )
+        return iam_role
+
+    def _inline_policy(self, iam_role: aws.iam.Role, role: NodeRole, purpose: str, document: pulumi.Input[str]) -> None:
+        aws.iam.RolePolicy(
+            f"{self._name}-{role.value}-{purpose}",
+            role=iam_role.id,
+            policy=document,
+            opts=pulumi.ResourceOptions(parent=iam_role),
+        )

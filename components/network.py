@@ -1,0 +1,187 @@
+"""DualStackNetwork: VPC with an Amazon IPv6 /56, dual-stack subnets, gateways, routes and
+one cluster-tagged security group per node role."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.firewall import NodeRole, Rule, Source, rules_for
+from components.network_plan import SubnetPlan, ipv6_subnet
+from components.tags import SubnetTier, cluster_tags, subnet_tags
+
+IPV4_ANY = "0.0.0.0/0"
+IPV6_ANY = "::/0"
+
+
+@dataclass(frozen=True)
+class DualStackNetworkArgs:
+    cluster_name: str
+    vpc_ipv4_cidr: ipaddress.IPv4Network
+    subnets: tuple[SubnetPlan, ...]
+    nat_gateway: bool
+    admin_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+class DualStackNetwork(pulumi.ComponentResource):
+    vpc: aws.ec2.Vpc
+    """The VPC; `vpc.ipv6_cidr_block` is its Amazon-provided /56."""
+    subnets: dict[str, aws.ec2.Subnet]
+    """Every subnet by its plan name (`<cluster>-<tier>-<zone>`)."""
+    public_subnets: list[aws.ec2.Subnet]
+    private_subnets: list[aws.ec2.Subnet]
+    route_tables: list[aws.ec2.RouteTable]
+    security_groups: dict[NodeRole, aws.ec2.SecurityGroup]
+    """Exactly one cluster-tagged group per node role: the CCM refuses instances with several."""
+
+    def __init__(self, name: str, args: DualStackNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("k8sdualstack:network:DualStackNetwork", name, None, opts)
+        self._name = name
+        self._args = args
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=str(args.vpc_ipv4_cidr),
+            assign_generated_ipv6_cidr_block=True,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags=self._tags(f"{name}-vpc"),
+            opts=child,
+        )
+        self.subnets = {plan.name: self._subnet(plan) for plan in args.subnets}
+        self.public_subnets = [self.subnets[p.name] for p in args.subnets if p.tier is SubnetTier.PUBLIC]
+        self.private_subnets = [self.subnets[p.name] for p in args.subnets if p.tier is SubnetTier.PRIVATE]
+        self.route_tables = [self._public_routes()]
+        if self.private_subnets:
+            self.route_tables.append(self._private_routes())
+        self.security_groups = {role: self._security_group(role) for role in NodeRole}
+        for role, group in self.security_groups.items():
+            self._firewall(role, group)
+
+        self.register_outputs(
+            {
+                "vpcId": self.vpc.id,
+                "vpcIpv6CidrBlock": self.vpc.ipv6_cidr_block,
+                "subnetIds": [subnet.id for subnet in self.subnets.values()],
+                "securityGroupIds": {role.value: group.id for role, group in self.security_groups.items()},
+            }
+        )
+
+    def _tags(self, name: str) -> dict[str, str]:
+        return cluster_tags(self._args.cluster_name, name)
+
+    def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)  # type: ignore[arg-type]
+
+    def _subnet(self, plan: SubnetPlan) -> aws.ec2.Subnet:
+        return aws.ec2.Subnet(
+            plan.name,
+            vpc_id=self.vpc.id,
+            availability_zone=plan.zone,
+            cidr_block=str(plan.ipv4_cidr),
+            ipv6_cidr_block=self.vpc.ipv6_cidr_block.apply(lambda block, i=plan.ipv6_index: ipv6_subnet(block, i)),
+            assign_ipv6_address_on_creation=True,
+            map_public_ip_on_launch=plan.tier is SubnetTier.PUBLIC,
+            # IP-based names: the CCM matches nodes named ip-a-b-c-d.<region>.compute.internal.
+            private_dns_hostname_type_on_launch="ip-name",
+            enable_resource_name_dns_a_record_on_launch=True,
+            enable_resource_name_dns_aaaa_record_on_launch=True,
+            tags=subnet_tags(self._args.cluster_name, plan.name, plan.tier),
+            opts=self._child(),
+        )
+
+    def _route_table(self, tier: SubnetTier, subnets: list[aws.ec2.Subnet]) -> aws.ec2.RouteTable:
+        table_name = f"{self._name}-{tier.value}"
+        table = aws.ec2.RouteTable(table_name, vpc_id=self.vpc.id, tags=self._tags(table_name), opts=self._child())
+        for subnet, plan in zip(subnets, [p for p in self._args.subnets if p.tier is tier], strict=True):
+            aws.ec2.RouteTableAssociation(
+                f"{plan.name}-rta", route_table_id=table.id, subnet_id=subnet.id, opts=self._child(parent=table)
+            )
+        return table
+
+    def _public_routes(self) -> aws.ec2.RouteTable:
+        gateway = aws.ec2.InternetGateway(
+            f"{self._name}-igw", vpc_id=self.vpc.id, tags=self._tags(f"{self._name}-igw"), opts=self._child()
+        )
+        table = self._route_table(SubnetTier.PUBLIC, self.public_subnets)
+        on_table = self._child(parent=table)
+        aws.ec2.Route(f"{self._name}-public-default-ipv4", route_table_id=table.id,
+                      destination_cidr_block=IPV4_ANY, gateway_id=gateway.id, opts=on_table)
+        aws.ec2.Route(f"{self._name}-public-default-ipv6", route_table_id=table.id,
+                      destination_ipv6_cidr_block=IPV6_ANY, gateway_id=gateway.id, opts=on_table)
+        return table
+
+    def _private_routes(self) -> aws.ec2.RouteTable:
+        egress_only = aws.ec2.EgressOnlyInternetGateway(
+            f"{self._name}-eigw", vpc_id=self.vpc.id, tags=self._tags(f"{self._name}-eigw"), opts=self._child()
+        )
+        table = self._route_table(SubnetTier.PRIVATE, self.private_subnets)
+        on_table = self._child(parent=table)
+        aws.ec2.Route(f"{self._name}-private-default-ipv6", route_table_id=table.id,
+                      destination_ipv6_cidr_block=IPV6_ANY, egress_only_gateway_id=egress_only.id, opts=on_table)
+        if self._args.nat_gateway:
+            address = aws.ec2.Eip(f"{self._name}-nat", domain="vpc", tags=self._tags(f"{self._name}-nat"),
+                                  opts=self._child())
+            nat = aws.ec2.NatGateway(
+                f"{self._name}-nat", allocation_id=address.id, subnet_id=self.public_subnets[0].id,
+                tags=self._tags(f"{self._name}-nat"), opts=self._child(),
+            )
+            aws.ec2.Route(f"{self._name}-private-default-ipv4", route_table_id=table.id,
+                          destination_cidr_block=IPV4_ANY, nat_gateway_id=nat.id, opts=on_table)
+        return table
+
+    def _security_group(self, role: NodeRole) -> aws.ec2.SecurityGroup:
+        group_name = f"{self._name}-{role.value}"
+        group = aws.ec2.SecurityGroup(
+            group_name,
+            vpc_id=self.vpc.id,
+            description=f"{self._args.cluster_name} {role.value} nodes",
+            tags=self._tags(group_name),
+            opts=self._child(),
+        )
+        on_group = self._child(parent=group)
+        aws.vpc.SecurityGroupEgressRule(f"{group_name}-egress-ipv4", security_group_id=group.id,
+                                        ip_protocol="-1", cidr_ipv4=IPV4_ANY, opts=on_group)
+        aws.vpc.SecurityGroupEgressRule(f"{group_name}-egress-ipv6", security_group_id=group.id,
+                                        ip_protocol="-1", cidr_ipv6=IPV6_ANY, opts=on_group)
+        return group
+
+    def _firewall(self, role: NodeRole, group: aws.ec2.SecurityGroup) -> None:
+        for rule in rules_for(role):
+            for source in rule.sources:
+                for suffix, peer in self._peers(rule, source):
+                    aws.vpc.SecurityGroupIngressRule(
+                        f"{self._name}-{role.value}-{rule.name}-from-{suffix}",
+                        security_group_id=group.id,
+                        description=rule.description,
+                        ip_protocol=rule.protocol,
+                        from_port=rule.from_port,
+                        to_port=rule.to_port,
+                        tags=self._tags(f"{self._name}-{role.value}-{rule.name}"),
+                        opts=self._child(parent=group),
+                        **peer,
+                    )
+
+    def _peers(self, rule: Rule, source: Source) -> list[tuple[str, dict[str, pulumi.Input[str]]]]:
+        """(name suffix, peer argument) pairs for one rule source; one per family for CIDR sources."""
+        if source in (Source.CONTROL_PLANE, Source.WORKERS):
+            role = NodeRole.CONTROL_PLANE if source is Source.CONTROL_PLANE else NodeRole.WORKER
+            return [(source.value, {"referenced_security_group_id": self.security_groups[role].id})]
+        cidrs: list[tuple[str, pulumi.Input[str]]]
+        if source is Source.ADMIN:
+            cidrs = [(f"admin-{i}", str(net)) for i, net in enumerate(self._args.admin_cidrs)]
+        elif source is Source.VPC:
+            cidrs = [("vpc-ipv4", str(self._args.vpc_ipv4_cidr)), ("vpc-ipv6", self.vpc.ipv6_cidr_block)]
+        else:
+            cidrs = [("any-ipv4", IPV4_ANY), ("any-ipv6", IPV6_ANY)]
+        peers = []
+        for suffix, cidr in cidrs:
+            ipv6 = suffix.endswith("ipv6") or (isinstance(cidr, str) and ":" in cidr)
+            if (rule.protocol == "icmp" and ipv6) or (rule.protocol == "icmpv6" and not ipv6):
+                continue
+            peers.append((suffix, {"cidr_ipv6" if ipv6 else "cidr_ipv4": cidr}))
+        return peers

@@ -1,0 +1,161 @@
+"""ControlPlane and WorkerPool: Ubuntu EC2 nodes with IPv6, IMDSv2 and kubeadm user data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.network_plan import API_SERVER_PORT, endpoint
+from components.render.cloudinit import render_control_plane_user_data, render_worker_user_data
+from components.render.kubeadm import ClusterBootstrap, discovery_hash
+from components.tags import cluster_tags
+
+# The CCM runs on the host network, so one hop reaches the metadata service while pods
+# on the pod network cannot (a container hop would need 2).
+IMDS_HOP_LIMIT = 1
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What every node of one role shares."""
+
+    instance_type: str
+    root_volume_size_gib: int
+    ami_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    instance_profile_name: pulumi.Input[str]
+    boot_dependencies: Sequence[pulumi.Resource]
+    """Resources that must exist before a node boots (the SSM parameters it reads)."""
+
+
+def _node(
+    name: str,
+    cluster: ClusterBootstrap,
+    spec: NodeSpec,
+    subnet_id: pulumi.Input[str],
+    user_data: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+    **addressing: object,
+) -> aws.ec2.Instance:
+    return aws.ec2.Instance(
+        name,
+        ami=spec.ami_id,
+        instance_type=spec.instance_type,
+        subnet_id=subnet_id,
+        vpc_security_group_ids=[spec.security_group_id],
+        iam_instance_profile=spec.instance_profile_name,
+        enable_primary_ipv6=True,
+        metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+            http_endpoint="enabled",
+            http_tokens="required",
+            http_put_response_hop_limit=IMDS_HOP_LIMIT,
+            http_protocol_ipv6="enabled",
+        ),
+        root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+            volume_type="gp3",
+            volume_size=spec.root_volume_size_gib,
+            encrypted=True,
+            delete_on_termination=True,
+            tags=cluster_tags(cluster.cluster_name, f"{name}-root"),
+        ),
+        user_data=user_data,
+        tags=cluster_tags(cluster.cluster_name, name),
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            # A newer Ubuntu image must not replace a running node.
+            pulumi.ResourceOptions(ignore_changes=["ami"], depends_on=list(spec.boot_dependencies)),
+        ),
+        **addressing,  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True)
+class ControlPlaneArgs:
+    cluster: ClusterBootstrap
+    node: NodeSpec
+    subnet_id: pulumi.Input[str]
+    private_ipv4: str
+    ipv6: pulumi.Input[str]
+    """Fixed addresses, known before the instance exists, so certificates and the join
+    configuration can name them."""
+
+
+class ControlPlane(pulumi.ComponentResource):
+    instance: aws.ec2.Instance
+    public_ip: pulumi.Output[str]
+    """Elastic IP of the API server: stable across stop/start, in the API certificate."""
+    endpoint: pulumi.Output[str]
+    """`https://<elastic ip>:6443`, where pulumi and kubectl reach the API server."""
+    ipv6: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("k8sdualstack:nodes:ControlPlane", name, None, opts)
+        cluster = args.cluster
+        address = aws.ec2.Eip(
+            f"{name}-api", domain="vpc", tags=cluster_tags(cluster.cluster_name, f"{name}-api"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        user_data = pulumi.Output.all(address.public_ip, args.ipv6).apply(
+            lambda values: render_control_plane_user_data(
+                cluster, api_server_cert_sans=[values[0], args.private_ipv4, values[1]]
+            )
+        )
+        self.instance = _node(
+            f"{name}-node",
+            cluster,
+            args.node,
+            args.subnet_id,
+            user_data,
+            # The fixed private IP cannot be held by two instances at once.
+            pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            private_ip=args.private_ipv4,
+            ipv6_addresses=[args.ipv6],
+        )
+        aws.ec2.EipAssociation(
+            f"{name}-api", allocation_id=address.id, instance_id=self.instance.id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.public_ip = address.public_ip
+        self.endpoint = address.public_ip.apply(lambda ip: f"https://{endpoint(ip, API_SERVER_PORT)}")
+        self.ipv6 = pulumi.Output.from_input(args.ipv6)
+        self.register_outputs(
+            {"instanceId": self.instance.id, "endpoint": self.endpoint, "publicIp": self.public_ip, "ipv6": self.ipv6}
+        )
+
+
+@dataclass(frozen=True)
+class WorkerPoolArgs:
+    cluster: ClusterBootstrap
+    node: NodeSpec
+    subnet_ids: Sequence[pulumi.Input[str]]
+    """Workers are spread round-robin over these (one per zone)."""
+    count: int
+    cluster_ca_cert_pem: pulumi.Input[str]
+
+
+class WorkerPool(pulumi.ComponentResource):
+    instances: list[aws.ec2.Instance]
+
+    def __init__(self, name: str, args: WorkerPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("k8sdualstack:nodes:WorkerPool", name, None, opts)
+        # Pinning the CA's public key in user data lets a worker authenticate the API
+        # server before it trusts anything it says (kubeadm token discovery).
+        user_data = pulumi.Output.from_input(args.cluster_ca_cert_pem).apply(
+            lambda ca: render_worker_user_data(args.cluster, ca_cert_hash=discovery_hash(ca))
+        )
+        self.instances = [
+            _node(
+                f"{name}-{index}",
+                args.cluster,
+                args.node,
+                args.subnet_ids[index % len(args.subnet_ids)],
+                user_data,
+                pulumi.ResourceOptions(parent=self),
+                ipv6_address_count=1,
+            )
+            for index in range(args.count)
+        ]
+        self.register_outputs({"instanceIds": [instance.id for instance in self.instances]})

@@ -1,0 +1,142 @@
+"""The composition root: stack config -> settings -> components -> exports."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.ami import ubuntu_ami_id
+from components.firewall import NodeRole
+from components.identity import ClusterIdentity, ClusterIdentityArgs
+from components.network import DualStackNetwork, DualStackNetworkArgs
+from components.network_plan import endpoint, fixed_host, ipv6_subnet, plan_subnets
+from components.nodes import ControlPlane, ControlPlaneArgs, NodeSpec, WorkerPool, WorkerPoolArgs
+from components.pki import ClusterPki, ClusterPkiArgs
+from components.render.kubeadm import ClusterBootstrap
+from components.render.kubeconfig import render_kubeconfig
+from components.settings import (
+    AZ_COUNT_RANGE,
+    CONFIG_KEYS,
+    PROJECT,
+    PROVIDER_KEYS,
+    ConfigError,
+    ConfigProblem,
+    StackSettings,
+    parse_settings,
+)
+from components.tags import SubnetTier
+
+
+def read_raw_config() -> dict[str, str]:
+    """The config strings the engine passed (Pulumi.yaml defaults already applied)."""
+    keys = [f"{PROJECT}:{key}" for key in CONFIG_KEYS] + list(PROVIDER_KEYS)
+    raw = {key: pulumi.runtime.get_config(key) for key in keys}
+    return {key: value for key, value in raw.items() if value is not None}
+
+
+def resolve_zones(settings: StackSettings) -> tuple[str, ...]:
+    """Explicit zones, else the first N available default (not opt-in) zones of the region."""
+    if settings.availability_zones:
+        return settings.availability_zones
+    offered = aws.get_availability_zones(
+        state="available",
+        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+    ).names
+    zones = tuple(sorted(offered))[: settings.availability_zone_count]
+    if len(zones) < settings.availability_zone_count:
+        raise ConfigError([ConfigProblem(
+            "availabilityZoneCount", settings.availability_zone_count,
+            f"at most the {len(zones)} zones {settings.region} offers ({', '.join(zones)}); "
+            f"range {AZ_COUNT_RANGE[0]}-{AZ_COUNT_RANGE[1]}",
+        )])
+    return zones
+
+
+def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
+    name = settings.cluster_name
+    release = settings.release
+    plans = plan_subnets(name, settings.vpc_ipv4_cidr, settings.subnet_ipv4_prefix_length, zones,
+                         settings.private_subnets)
+    network = DualStackNetwork(name, DualStackNetworkArgs(
+        cluster_name=name,
+        vpc_ipv4_cidr=settings.vpc_ipv4_cidr,
+        subnets=plans,
+        nat_gateway=settings.nat_gateway,
+        admin_cidrs=settings.admin_cidrs,
+    ))
+    identity = ClusterIdentity(name, ClusterIdentityArgs(
+        cluster_name=name, release=release, region=settings.region, ssm_prefix=settings.ssm_prefix,
+    ))
+    pki = ClusterPki(name, ClusterPkiArgs(
+        cluster_name=name,
+        ssm_prefix=settings.ssm_prefix,
+        ca_validity_hours=settings.ca_validity_hours,
+        cert_validity_hours=settings.cert_validity_hours,
+    ))
+
+    control_plane_subnet = next(plan for plan in plans if plan.tier is SubnetTier.PUBLIC)
+    control_plane_ipv4 = fixed_host(control_plane_subnet.ipv4_cidr)
+    cluster = ClusterBootstrap(
+        release=release,
+        cluster_name=name,
+        region=settings.region,
+        ip_families=settings.ip_families,
+        pod_cidrs=settings.pod_cidrs,
+        service_cidrs=settings.service_cidrs,
+        control_plane_endpoint=endpoint(control_plane_ipv4),
+        ssm_prefix=settings.ssm_prefix,
+        architecture=settings.architecture,
+    )
+    ami_id = settings.ami_id or ubuntu_ami_id(release.ubuntu_release, settings.architecture)
+
+    def node_spec(role: NodeRole, instance_type: str) -> NodeSpec:
+        return NodeSpec(
+            instance_type=instance_type,
+            root_volume_size_gib=settings.root_volume_size_gib,
+            ami_id=ami_id,
+            security_group_id=network.security_groups[role].id,
+            instance_profile_name=identity.instance_profiles[role].name,
+            boot_dependencies=pki.parameters,
+        )
+
+    control_plane = ControlPlane(f"{name}-control-plane", ControlPlaneArgs(
+        cluster=cluster,
+        node=node_spec(NodeRole.CONTROL_PLANE, settings.control_plane_instance_type),
+        subnet_id=network.subnets[control_plane_subnet.name].id,
+        private_ipv4=control_plane_ipv4,
+        ipv6=network.vpc.ipv6_cidr_block.apply(
+            lambda block: fixed_host(ipv6_subnet(block, control_plane_subnet.ipv6_index))
+        ),
+    ))
+    worker_tier = SubnetTier.PRIVATE if settings.private_subnets else SubnetTier.PUBLIC
+    workers = WorkerPool(f"{name}-workers", WorkerPoolArgs(
+        cluster=cluster,
+        node=node_spec(NodeRole.WORKER, settings.worker_instance_type),
+        subnet_ids=[network.subnets[plan.name].id for plan in plans if plan.tier is worker_tier],
+        count=settings.worker_count,
+        cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
+    ))
+
+    kubeconfig = pulumi.Output.all(
+        control_plane.endpoint, pki.cluster_ca_cert_pem, pki.admin_cert_pem, pki.admin_key_pem
+    ).apply(lambda values: render_kubeconfig(name, *values))
+
+    pulumi.export("kubernetesVersion", release.kubernetes_version)
+    pulumi.export("ccmImage", settings.effective_ccm_image)
+    pulumi.export("vpcId", network.vpc.id)
+    pulumi.export("vpcIpv6CidrBlock", network.vpc.ipv6_cidr_block)
+    pulumi.export("subnetIds", {plan_name: subnet.id for plan_name, subnet in network.subnets.items()})
+    pulumi.export("controlPlaneEndpoint", control_plane.endpoint)
+    pulumi.export("controlPlaneIpv6", control_plane.ipv6)
+    pulumi.export("clusterCaCertificate", pki.cluster_ca_cert_pem)
+    pulumi.export("frontProxyCaCertificate", pki.front_proxy_ca_cert_pem)
+    pulumi.export("etcdCaCertificate", pki.etcd_ca_cert_pem)
+    pulumi.export("ssmParameterPrefix", settings.ssm_prefix)
+    pulumi.export("workerInstanceIds", [instance.id for instance in workers.instances])
+    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
+
+
+def run() -> None:
+    """Entry point of `__main__.py`: fails on bad config before registering any resource."""
+    settings = parse_settings(read_raw_config(), pulumi.get_stack())
+    build(settings, resolve_zones(settings))
