@@ -1,0 +1,163 @@
+"""Every matrix row checked against facts gathered independently of the code.
+
+Sources: ../shared/reference/ccm-facts.md and kubernetes/k8s.io
+registry.k8s.io/images/k8s-staging-provider-aws/images.yaml (newest promoted tag per minor).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from components.versions import (
+    CCM_IMAGE_REPOSITORY,
+    RELEASES,
+    KubeadmApi,
+    NodeIpMode,
+    Release,
+    UnsupportedVersionError,
+    Version,
+    newest,
+    release_for,
+)
+
+FACTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ccm-facts.md"
+
+# images.yaml: the newest promoted CCM tag of each minor.
+NEWEST_PROMOTED = {
+    "1.21": "v1.21.3", "1.22": "v1.22.8", "1.23": "v1.23.20", "1.24": "v1.24.19", "1.25": "v1.25.15",
+    "1.26": "v1.26.14", "1.27": "v1.27.10", "1.28": "v1.28.11", "1.29": "v1.29.10", "1.30": "v1.30.10",
+    "1.31": "v1.31.9", "1.32": "v1.32.8", "1.33": "v1.33.4", "1.34": "v1.34.3", "1.35": "v1.35.2",
+}
+# Newest Kubernetes patch releases per kubernetes/website eol.yaml and release notes.
+KNOWN_PATCHES = {
+    "1.21": 14, "1.22": 17, "1.23": 17, "1.24": 17, "1.25": 16, "1.26": 15, "1.27": 16, "1.28": 15,
+    "1.29": 15, "1.30": 14, "1.31": 14, "1.32": 13, "1.33": 13,
+}
+
+rows = pytest.mark.parametrize("release", RELEASES, ids=[r.minor for r in RELEASES])
+
+
+def unpublished_tags_from_facts() -> set[str]:
+    text = FACTS.read_text()
+    listing = text.split("Git tags WITHOUT an image:", 1)[1].split("(the article", 1)[0]
+    tags: set[str] = set()
+    for token in re.findall(r"v\d+\.\d+\.\d+(?:[–-]v\d+\.\d+\.\d+)?", listing):
+        first, _, last = token.partition("–")
+        start, end = Version.parse(first), Version.parse(last or first)
+        tags |= {f"v{start.major}.{start.minor}.{p}" for p in range(start.patch, end.patch + 1)}
+    return tags
+
+
+def test_facts_file_lists_unpublished_tags() -> None:
+    assert {"v1.21.4", "v1.21.7", "v1.22.5", "v1.35.1"} <= unpublished_tags_from_facts()
+
+
+@rows
+def test_ccm_image_is_a_promoted_tag_of_the_same_minor(release: Release) -> None:
+    assert release.ccm_tag == NEWEST_PROMOTED[release.minor]
+    assert release.ccm_tag not in unpublished_tags_from_facts()
+    assert Version.parse(release.ccm_tag).minor_str == release.minor
+    assert release.ccm_image == f"{CCM_IMAGE_REPOSITORY}:{release.ccm_tag}"
+    assert "alpha" not in release.ccm_tag and "staging" not in release.ccm_image
+
+
+@rows
+def test_kubernetes_patch_is_a_released_one(release: Release) -> None:
+    if release.minor in KNOWN_PATCHES:
+        assert release.version.patch == KNOWN_PATCHES[release.minor]
+    assert release.version.patch > 0
+
+
+@rows
+def test_kubeadm_api_follows_the_kubeadm_support_window(release: Release) -> None:
+    expected = (
+        KubeadmApi.V1BETA2 if release.version < Version(1, 22)
+        else KubeadmApi.V1BETA3 if release.version < Version(1, 31)
+        else KubeadmApi.V1BETA4
+    )
+    assert release.kubeadm_api is expected
+    if release.at_least("1.26"):
+        assert release.kubeadm_api is not KubeadmApi.V1BETA2  # removed in 1.26
+
+
+@rows
+def test_cloud_config_keys(release: Release) -> None:
+    keys = release.cloud_config_keys
+    assert {"Zone", "KubernetesClusterID", "KubernetesClusterTag", "RoleARN"} <= keys
+    assert ("NodeIPFamilies" in keys) == release.at_least("1.22")
+    assert ("Region" in keys) == release.at_least("1.28")
+    assert ("DisableStrictZoneCheck" in keys) == (not release.at_least("1.28"))
+    assert ("SourceARN" in keys) == release.at_least("1.29")
+    assert ("NLBSecurityGroupMode" in keys) == release.at_least("1.35")
+
+
+def test_unknown_cloud_config_key_is_fatal_exactly_before_the_fixed_patches() -> None:
+    assert release_for("1.21").ccm_fails_on_unknown_config_key
+    assert release_for("1.22").ccm_fails_on_unknown_config_key
+    assert not release_for("1.23").ccm_fails_on_unknown_config_key  # v1.23.20 >= v1.23.18
+    assert not release_for("1.35").ccm_fails_on_unknown_config_key
+
+
+@rows
+def test_node_ip_mode_is_one_the_kubelet_and_ccm_accept(release: Release) -> None:
+    if release.node_ip_mode is NodeIpMode.DUAL:
+        # CloudDualStackNodeIPs: beta and on by default from 1.29.
+        assert release.at_least("1.29")
+    if release.node_ip_mode is NodeIpMode.IPV6:
+        # NodeIPFamilies is needed to report the IPv6 address; PreferNodeIP (1.24+) would
+        # drop the IPv4 InternalIP of a single IPv6 --node-ip.
+        assert release.supports_node_ip_families and not release.at_least("1.24")
+    if release.minor == "1.21":
+        assert release.node_ip_mode is NodeIpMode.UNSET
+
+
+@rows
+def test_control_plane_role_names(release: Release) -> None:
+    if release.at_least("1.24"):
+        assert release.control_plane_label == "node-role.kubernetes.io/control-plane"
+    else:
+        assert release.control_plane_label == "node-role.kubernetes.io/master"
+    assert release.control_plane_label in release.control_plane_taint_keys
+
+
+@rows
+def test_ubuntu_release_boots_what_the_kubelet_needs(release: Release) -> None:
+    if release.requires_cgroup_v2:
+        assert release.ubuntu_release != "20.04" and release.ubuntu_reason
+    else:
+        assert release.ubuntu_release == "20.04"
+
+
+@rows
+def test_iam_actions_per_release(release: Release) -> None:
+    actions = release.ccm_iam_actions
+    assert len(set(actions.all)) == len(actions.all)
+    assert {"ec2:DescribeInstances", "ec2:CreateTags", "ec2:ModifyInstanceAttribute"} <= set(actions.all)
+    assert ("ec2:DescribeAvailabilityZones" in actions.read) == release.at_least("1.27")
+    assert ("ec2:DescribeInstanceTopology" in actions.read) == release.at_least("1.32")
+    assert ("elasticloadbalancing:SetSecurityGroups" in actions.all) == release.at_least("1.35")
+
+
+def test_matrix_covers_the_shipped_minors_and_is_ordered() -> None:
+    minors = [r.minor for r in RELEASES]
+    assert {"1.21", "1.22"} <= set(minors)
+    assert newest().minor == "1.35"
+    assert [r.version for r in RELEASES] == sorted(r.version for r in RELEASES)
+    assert len(set(minors)) == len(minors)
+
+
+@pytest.mark.parametrize("text", ["1.99", "1.20", "2.0", "banana", "1.22.3", ""])
+def test_unknown_versions_are_refused_never_approximated(text: str) -> None:
+    with pytest.raises(UnsupportedVersionError):
+        release_for(text)
+
+
+def test_exact_patch_and_v_prefix_are_accepted() -> None:
+    assert release_for("v1.22.17") is release_for("1.22")
+
+
+def test_versions_compare_numerically() -> None:
+    assert Version.parse("1.9") < Version.parse("1.10") < Version.parse("1.10.1")
