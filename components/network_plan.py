@@ -70,7 +70,9 @@ def ipv6_subnet(vpc_ipv6_cidr: str, index: int) -> str:
     return str(ipaddress.IPv6Network((int(block.network_address) + index * size, SUBNET_IPV6_PREFIX)))
 
 
-def fixed_host(cidr: str | ipaddress.IPv4Network | ipaddress.IPv6Network, offset: int = CONTROL_PLANE_HOST_OFFSET) -> str:
+def fixed_host(
+    cidr: str | ipaddress.IPv4Network | ipaddress.IPv6Network, offset: int = CONTROL_PLANE_HOST_OFFSET
+) -> str:
     """A fixed address inside a subnet, past the addresses AWS reserves.
 
     The control plane gets fixed addresses so the API server certificate, the kubeadm

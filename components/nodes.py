@@ -33,6 +33,7 @@ class NodeSpec:
 
 def _node(
     name: str,
+    *,
     cluster: ClusterBootstrap,
     spec: NodeSpec,
     subnet_id: pulumi.Input[str],
@@ -105,12 +106,12 @@ class ControlPlane(pulumi.ComponentResource):
         )
         self.instance = _node(
             f"{name}-node",
-            cluster,
-            args.node,
-            args.subnet_id,
-            user_data,
+            cluster=cluster,
+            spec=args.node,
+            subnet_id=args.subnet_id,
+            user_data=user_data,
             # The fixed private IP cannot be held by two instances at once.
-            pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             private_ip=args.private_ipv4,
             ipv6_addresses=[args.ipv6],
         )
@@ -149,11 +150,11 @@ class WorkerPool(pulumi.ComponentResource):
         self.instances = [
             _node(
                 f"{name}-{index}",
-                args.cluster,
-                args.node,
-                args.subnet_ids[index % len(args.subnet_ids)],
-                user_data,
-                pulumi.ResourceOptions(parent=self),
+                cluster=args.cluster,
+                spec=args.node,
+                subnet_id=args.subnet_ids[index % len(args.subnet_ids)],
+                user_data=user_data,
+                opts=pulumi.ResourceOptions(parent=self),
                 ipv6_address_count=1,
             )
             for index in range(args.count)

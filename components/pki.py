@@ -155,7 +155,8 @@ class ClusterPki(pulumi.ComponentResource):
         return pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
 
     def _parameter(self, parameter_name: str, value: pulumi.Input[str], *, secret: bool) -> aws.ssm.Parameter:
-        logical = f"{self._name}{parameter_name.removeprefix(self._args.ssm_prefix)}".replace("/", "-").replace(".", "-")
+        suffix = parameter_name.removeprefix(self._args.ssm_prefix)
+        logical = f"{self._name}{suffix}".replace("/", "-").replace(".", "-")
         return aws.ssm.Parameter(
             logical,
             name=parameter_name,

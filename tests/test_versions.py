@@ -44,9 +44,11 @@ def unpublished_tags_from_facts() -> set[str]:
     text = FACTS.read_text()
     listing = text.split("Git tags WITHOUT an image:", 1)[1].split("(the article", 1)[0]
     tags: set[str] = set()
-    for token in re.findall(r"v\d+\.\d+\.\d+(?:[–-]v\d+\.\d+\.\d+)?", listing):
-        first, _, last = token.partition("–")
-        start, end = Version.parse(first), Version.parse(last or first)
+    en_dash = "\N{EN DASH}"  # the facts file writes ranges as v1.21.4\N{EN DASH}v1.21.7
+    for token in re.findall(rf"v\d+\.\d+\.\d+(?:[{en_dash}-]v\d+\.\d+\.\d+)?", listing):
+        first, _, last = token.replace(en_dash, "-").partition("-v")
+        last = f"v{last}" if last else first
+        start, end = Version.parse(first), Version.parse(last)
         tags |= {f"v{start.major}.{start.minor}.{p}" for p in range(start.patch, end.patch + 1)}
     return tags
 
