@@ -16,14 +16,14 @@ from components.settings import (
     instance_architecture,
     parse_settings,
 )
-from tools.offline.stackfiles import load_stack_config
+from tools.offline.stackfiles import stack_config as load_stack_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
 
 
 def settings_with(**overrides: str):
-    raw = load_stack_config("dev", {f"{PROJECT}:{key}": value for key, value in overrides.items()})
+    raw = load_stack_config("dev", overrides={f"{PROJECT}:{key}": value for key, value in overrides.items()})
     return parse_settings(raw, "dev")
 
 
@@ -59,7 +59,7 @@ def test_unsupported_kubernetes_version_lists_the_supported_ones() -> None:
         ("vpcIpv4Cidr", "10.0.0.1/16", "no host bits"),
         ("vpcIpv4Cidr", "10.0.0.0/8", "/16 to /28"),
         ("podIpv4Cidr", "fd00::/48", "IPv4 CIDR, not IPv6"),
-        ("podIpv6Cidr", "fd00:10:244::/40", "/48 to /64"),
+        ("podIpv6Cidr", "fd00:10::/40", "/48 to /64"),
         ("serviceIpv6Cidr", "fd00:10:96::/64", "/108"),
         ("serviceIpv4Cidr", "10.0.0.0/8", "/12"),
     ],
@@ -74,7 +74,7 @@ def test_malformed_cidrs_name_the_key(key: str, value: str, expected: str) -> No
     [
         ("vpcIpv4Cidr", "10.244.0.0/16", "podIpv4Cidr"),
         ("podIpv4Cidr", "10.96.0.0/16", "serviceIpv4Cidr"),
-        ("podIpv6Cidr", "fd00:10:96::/64", "serviceIpv6Cidr"),
+        ("podIpv6Cidr", "fd00:10:96::/56", "serviceIpv6Cidr"),
     ],
 )
 def test_overlapping_cidrs_are_refused(key: str, value: str, other: str) -> None:
