@@ -74,8 +74,8 @@ class DualStackNetwork(pulumi.ComponentResource):
     def _tags(self, name: str) -> dict[str, str]:
         return cluster_tags(self._args.cluster_name, name)
 
-    def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, **kwargs)  # type: ignore[arg-type]
+    def _child(self, parent: pulumi.Resource | None = None) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent or self)
 
     def _subnet(self, plan: SubnetPlan) -> aws.ec2.Subnet:
         return aws.ec2.Subnet(

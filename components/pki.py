@@ -62,8 +62,8 @@ class ClusterPki(pulumi.ComponentResource):
         cluster_ca = self._ca("ca", "kubernetes")
         front_proxy_ca = self._ca("front-proxy-ca", "front-proxy-ca")
         etcd_ca = self._ca("etcd-ca", "etcd-ca")
-        front_proxy_client = self._client_cert("front-proxy-client", front_proxy_ca, FRONT_PROXY_CLIENT_CN, [])
-        admin = self._client_cert("admin", cluster_ca, ADMIN_CN, [ADMIN_GROUP])
+        front_proxy_client = self._client_cert("front-proxy-client", front_proxy_ca, FRONT_PROXY_CLIENT_CN)
+        admin = self._client_cert("admin", cluster_ca, ADMIN_CN, ADMIN_GROUP)
         service_account = self._key("sa")
 
         self.cluster_ca_cert_pem = cluster_ca.cert_pem
@@ -123,12 +123,12 @@ class ClusterPki(pulumi.ComponentResource):
         )
         return KeyPair(key, cert.cert_pem)
 
-    def _client_cert(self, purpose: str, ca: KeyPair, common_name: str, groups: list[str]) -> KeyPair:
+    def _client_cert(self, purpose: str, ca: KeyPair, common_name: str, group: str | None = None) -> KeyPair:
         key = self._key(purpose)
         request = tls.CertRequest(
             f"{self._name}-{purpose}",
             private_key_pem=key.private_key_pem,
-            subject=tls.CertRequestSubjectArgs(common_name=common_name, organizations=groups or None),
+            subject=tls.CertRequestSubjectArgs(common_name=common_name, organization=group),
             opts=self._opts(key),
         )
         cert = tls.LocallySignedCert(

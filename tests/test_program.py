@@ -1,0 +1,288 @@
+"""The whole program under the mock engine, for every stack file, in preview and up mode.
+
+Assertions read the captured resource graph (types, inputs, parents, dependencies). In
+preview, values AWS or pulumi-tls compute are unknown as in a real `pulumi preview` of a new
+stack; checks that need them run in up mode and assert the unknown in preview.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.ami import CANONICAL_OWNER_ID
+from components.settings import ConfigError
+from components.versions import release_for
+from tools.offline.capture import Graph, ResourceRecord, contains_secrets, is_secret, is_unknown, unwrap_secrets
+from tools.offline.engine import partial_graph
+from tools.offline.stackfiles import stack_config
+
+from tools.offline.stackfiles import list_stacks
+
+STACKS = list_stacks()
+
+VPC = "aws:ec2/vpc:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
+INSTANCE = "aws:ec2/instance:Instance"
+ROUTE = "aws:ec2/route:Route"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+PARAMETER = "aws:ssm/parameter:Parameter"
+INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
+GET_AMI = "aws:ec2/getAmi:getAmi"
+
+MODES = pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+EVERY_STACK = pytest.mark.parametrize("stack", STACKS)
+
+
+def cluster_name(stack: str) -> str:
+    return stack_config(stack)["k8s-dualstack-aws:clusterName"]
+
+
+def kubernetes_minor(stack: str) -> str:
+    return stack_config(stack)["k8s-dualstack-aws:kubernetesVersion"]
+
+
+def test_every_stack_file_is_covered() -> None:
+    assert {"dev", "k8s-1-21", "k8s-1-22", "k8s-1-35"} <= set(STACKS)
+
+
+@EVERY_STACK
+@MODES
+def test_vpc_gets_amazon_ipv6_and_subnets_get_distinct_64s(render_graph, stack: str, preview: bool) -> None:
+    graph: Graph = render_graph(stack, preview=preview)
+    (vpc,) = graph.by_type(VPC)
+    assert vpc.inputs["assignGeneratedIpv6CidrBlock"] is True
+    subnets = graph.by_type(SUBNET)
+    assert len({s.inputs["availabilityZone"] for s in subnets}) >= 2
+    assert all(s.inputs["assignIpv6AddressOnCreation"] is True for s in subnets)
+    assert all(s.inputs["enableResourceNameDnsAaaaRecordOnLaunch"] is True for s in subnets)
+    if preview:
+        assert all(is_unknown(s.inputs["ipv6CidrBlock"]) for s in subnets)
+        return
+    vpc_block = ipaddress.IPv6Network(vpc.state["ipv6CidrBlock"])
+    blocks = [ipaddress.IPv6Network(s.inputs["ipv6CidrBlock"]) for s in subnets]
+    assert len(set(blocks)) == len(blocks)
+    assert all(b.prefixlen == 64 and b.subnet_of(vpc_block) for b in blocks)
+    v4 = [ipaddress.IPv4Network(s.inputs["cidrBlock"]) for s in subnets]
+    assert all(n.subnet_of(ipaddress.IPv4Network(vpc.inputs["cidrBlock"])) for n in v4)
+
+
+@EVERY_STACK
+@MODES
+def test_default_routes_for_both_families(render_graph, stack: str, preview: bool) -> None:
+    routes = render_graph(stack, preview=preview).by_type(ROUTE)
+    assert any(r.inputs.get("destinationIpv6CidrBlock") == "::/0" for r in routes)
+    assert any(r.inputs.get("destinationCidrBlock") == "0.0.0.0/0" for r in routes)
+
+
+@EVERY_STACK
+@MODES
+def test_instances_are_hardened_dual_stack_nodes(render_graph, stack: str, preview: bool) -> None:
+    graph: Graph = render_graph(stack, preview=preview)
+    instances = graph.by_type(INSTANCE)
+    workers = int(stack_config(stack)["k8s-dualstack-aws:workerCount"])
+    assert len(instances) == 1 + workers
+    profiles = {p.urn for p in graph.by_type(INSTANCE_PROFILE)}
+    for instance in instances:
+        inputs = instance.inputs
+        assert inputs["metadataOptions"]["httpTokens"] == "required", instance.urn
+        assert inputs["metadataOptions"]["httpProtocolIpv6"] == "enabled"
+        assert inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        assert inputs.get("ipv6AddressCount", 0) >= 1 or inputs.get("ipv6Addresses"), instance.urn
+        assert inputs["enablePrimaryIpv6"] is True
+        assert set(instance.property_dependencies["iamInstanceProfile"]) & profiles, instance.urn
+        root = inputs["rootBlockDevice"]
+        assert root["encrypted"] is True and root["volumeType"] == "gp3"
+        assert "ami" in instance.ignore_changes
+        parameters = {p.urn for p in graph.by_type(PARAMETER)}
+        assert parameters <= set(instance.dependencies), "nodes boot only once their SSM parameters exist"
+
+
+@EVERY_STACK
+@MODES
+def test_cluster_tag_on_everything_the_ccm_looks_up(render_graph, stack: str, preview: bool) -> None:
+    graph: Graph = render_graph(stack, preview=preview)
+    key = f"kubernetes.io/cluster/{cluster_name(stack)}"
+    for type_token in (VPC, SUBNET, ROUTE_TABLE, SECURITY_GROUP, INSTANCE):
+        for resource in graph.by_type(type_token):
+            assert resource.inputs["tags"][key] == "owned", resource.urn
+    for subnet in graph.by_type(SUBNET):
+        tags = subnet.inputs["tags"]
+        assert tags.get("kubernetes.io/role/elb") == "1" or tags.get("kubernetes.io/role/internal-elb") == "1"
+
+
+@EVERY_STACK
+def test_one_cluster_security_group_per_instance(render_graph, stack: str) -> None:
+    for instance in render_graph(stack).by_type(INSTANCE):
+        assert len(instance.inputs["vpcSecurityGroupIds"]) == 1
+
+
+@EVERY_STACK
+def test_api_server_is_open_only_to_nodes_and_admin_cidrs(render_graph, stack: str) -> None:
+    admin = set(unwrap_secrets(stack_config(stack))["k8s-dualstack-aws:adminCidrs"].strip("[]").replace('"', "")
+                .split(","))
+    for rule in render_graph(stack).by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        inputs = rule.inputs
+        cidr = inputs.get("cidrIpv4") or inputs.get("cidrIpv6")
+        if inputs.get("fromPort") is not None and inputs["fromPort"] <= 6443 <= inputs["toPort"] and cidr:
+            assert cidr in admin, rule.urn
+        if cidr in ("0.0.0.0/0", "::/0"):
+            assert inputs["ipProtocol"] in ("icmp", "icmpv6"), rule.urn
+
+
+@EVERY_STACK
+@MODES
+def test_user_data_sets_external_cloud_provider_and_carries_no_secret(render_graph, stack: str,
+                                                                       preview: bool) -> None:
+    graph: Graph = render_graph(stack, preview=preview)
+    token = unwrap_secrets(graph.one(PARAMETER, f"{cluster_name(stack)}-bootstrap-token").inputs["value"])
+    for instance in graph.by_type(INSTANCE):
+        user_data = instance.inputs["userData"]
+        if preview:
+            assert is_unknown(user_data)  # depends on the Elastic IP / the CA certificate
+            continue
+        assert isinstance(user_data, str) and user_data.startswith("#cloud-config")
+        assert "cloud-provider: external" in user_data or "name: cloud-provider" in user_data
+        assert "PRIVATE KEY" not in user_data
+        assert token not in user_data and "${BOOTSTRAP_TOKEN}" in user_data
+        assert not contains_secrets(user_data)
+
+
+@EVERY_STACK
+def test_ubuntu_from_canonical_of_the_release(render_graph, stack: str) -> None:
+    graph: Graph = render_graph(stack)
+    (lookup,) = graph.invokes_of(GET_AMI)
+    assert lookup.args["owners"] == [CANONICAL_OWNER_ID]
+    name_filter = next(f for f in lookup.args["filters"] if f["name"] == "name")["values"][0]
+    release = release_for(kubernetes_minor(stack))
+    assert f"-{release.ubuntu_release}-amd64-server-" in name_filter
+    if release.minor in ("1.21", "1.22"):
+        assert "ubuntu-focal-20.04" in name_filter
+    amis = {instance.inputs["ami"] for instance in graph.by_type(INSTANCE)}
+    assert len(amis) == 1 and amis.pop().startswith("ami-")
+
+
+@EVERY_STACK
+@MODES
+def test_private_keys_only_in_secure_string_parameters(render_graph, stack: str, preview: bool) -> None:
+    graph: Graph = render_graph(stack, preview=preview)
+    secure = [p for p in graph.by_type(PARAMETER) if p.inputs["type"] == "SecureString"]
+    assert {p.inputs["name"].rsplit("/", 1)[-1] for p in secure} == {
+        "ca.key", "front-proxy-ca.key", "front-proxy-client.key", "ca.key", "sa.key", "token"}
+    assert all(is_secret(p.inputs["value"]) or is_unknown(p.inputs["value"]) for p in secure)
+    prefix = f"/k8s-dualstack-aws/{cluster_name(stack)}/"
+    assert all(p.inputs["name"].startswith(prefix) for p in graph.by_type(PARAMETER))
+    for resource in graph.resources:
+        if resource.type.startswith("tls:") or resource in secure:
+            continue
+        assert "PRIVATE KEY" not in repr(_plain_parts(resource.inputs)), resource.urn
+    assert "PRIVATE KEY" not in repr(_plain_parts(graph.exports))
+    assert is_secret(graph.exports["kubeconfig"]) or is_unknown(graph.exports["kubeconfig"])
+
+
+def _plain_parts(value: object) -> object:
+    """Only what is not marked secret."""
+    if is_secret(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain_parts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_parts(v) for v in value]
+    return value
+
+
+def _cert(graph: Graph, type_token: str, name: str) -> str:
+    return str(graph.one(type_token, name).state["certPem"])
+
+
+@EVERY_STACK
+def test_front_proxy_client_verifies_against_the_front_proxy_ca(render_graph, stack: str, tmp_path: Path) -> None:
+    graph: Graph = render_graph(stack)
+    name = cluster_name(stack)
+    ca = tmp_path / "front-proxy-ca.crt"
+    client = tmp_path / "front-proxy-client.crt"
+    cluster_ca = tmp_path / "ca.crt"
+    ca.write_text(_cert(graph, "tls:index/selfSignedCert:SelfSignedCert", f"{name}-front-proxy-ca"))
+    client.write_text(_cert(graph, "tls:index/locallySignedCert:LocallySignedCert", f"{name}-front-proxy-client"))
+    cluster_ca.write_text(_cert(graph, "tls:index/selfSignedCert:SelfSignedCert", f"{name}-ca"))
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(client)],
+                              capture_output=True, text=True, check=False)
+    assert verified.returncode == 0 and f"{client}: OK" in verified.stdout, verified.stderr
+    wrong = subprocess.run(["openssl", "verify", "-CAfile", str(cluster_ca), str(client)],
+                           capture_output=True, text=True, check=False)
+    assert wrong.returncode != 0, "the front-proxy client must not chain to the cluster CA"
+    text = subprocess.run(["openssl", "x509", "-in", str(client), "-noout", "-subject", "-ext", "extendedKeyUsage"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "CN = front-proxy-client" in text and "TLS Web Client Authentication" in text
+
+
+@EVERY_STACK
+def test_admin_certificate_is_a_system_masters_client(render_graph, stack: str, tmp_path: Path) -> None:
+    graph: Graph = render_graph(stack)
+    admin = tmp_path / "admin.crt"
+    admin.write_text(_cert(graph, "tls:index/locallySignedCert:LocallySignedCert", f"{cluster_name(stack)}-admin"))
+    subject = subprocess.run(["openssl", "x509", "-in", str(admin), "-noout", "-subject"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "O = system:masters" in subject and "CN = kubernetes-admin" in subject
+
+
+@EVERY_STACK
+def test_every_resource_belongs_to_a_component(render_graph, stack: str) -> None:
+    graph: Graph = render_graph(stack)
+    for resource in graph.resources:
+        if resource.custom:
+            chain = graph.ancestors(resource)
+            assert any(a.type.startswith("k8sdualstack:") for a in chain), resource.urn
+        else:
+            assert resource.type.startswith("k8sdualstack:") and resource.type.count(":") == 2
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [({"kubernetesVersion": "1.99"}, "kubernetesVersion"), ({"vpcIpv4Cidr": "10.0.0.0/33"}, "vpcIpv4Cidr")],
+)
+@MODES
+def test_bad_config_fails_before_any_resource(render_graph, override: dict[str, str], key: str,
+                                              preview: bool) -> None:
+    with pytest.raises(ConfigError) as caught:
+        render_graph("dev", preview=preview, overrides=override)
+    assert f"k8s-dualstack-aws:{key}" in str(caught.value)
+    graph = partial_graph(caught.value)
+    assert graph is not None and graph.resources == [] and graph.invokes == []
+
+
+def test_worker_count_and_private_subnets(render_graph) -> None:
+    graph: Graph = render_graph("dev", overrides={"workerCount": 5, "privateSubnets": True, "natGateway": True})
+    subnets = {s.urn: s for s in graph.by_type(SUBNET)}
+    private = {urn for urn, s in subnets.items() if s.inputs["tags"].get("tier") == "private"}
+    workers = [i for i in graph.by_type(INSTANCE) if "workers" in i.name]
+    assert len(workers) == 5
+    assert all(set(w.property_dependencies["subnetId"]) <= private for w in workers)
+    assert len({w.inputs["subnetId"] for w in workers}) == 2, "workers spread over both zones"
+    routes = graph.by_type(ROUTE)
+    assert any(r.inputs.get("egressOnlyGatewayId") and r.inputs.get("destinationIpv6CidrBlock") == "::/0"
+               for r in routes)
+    assert any(r.inputs.get("natGatewayId") for r in routes)
+
+
+def test_no_workers_is_a_valid_cluster(render_graph) -> None:
+    graph: Graph = render_graph("dev", overrides={"workerCount": 0})
+    assert [i.name for i in graph.by_type(INSTANCE)] == ["dev-control-plane-node"]
+
+
+def test_control_plane_has_fixed_addresses_named_in_its_certificate(render_graph) -> None:
+    graph: Graph = render_graph("dev")
+    node: ResourceRecord = graph.one(INSTANCE, "dev-control-plane-node")
+    assert node.inputs["privateIp"] == "10.0.0.10"
+    (ipv6,) = node.inputs["ipv6Addresses"]
+    assert ipaddress.IPv6Address(ipv6) in ipaddress.IPv6Network(graph.one(SUBNET, "dev-public-us-east-1a")
+                                                                 .inputs["ipv6CidrBlock"])
+    assert node.delete_before_replace
+    assert ipv6 in node.inputs["userData"] and "10.0.0.10" in node.inputs["userData"]
+    public_ip = graph.one("aws:ec2/eip:Eip", "dev-control-plane-api").state["publicIp"]
+    assert public_ip in node.inputs["userData"]
+    assert graph.exports["controlPlaneEndpoint"] == f"https://{public_ip}:6443"
