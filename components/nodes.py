@@ -86,6 +86,8 @@ class ControlPlaneArgs:
 
 class ControlPlane(pulumi.ComponentResource):
     instance: aws.ec2.Instance
+    nodes: dict[str, aws.ec2.Instance]
+    """The one control-plane node by name."""
     public_ip: pulumi.Output[str]
     """Elastic IP of the API server: stable across stop/start, in the API certificate."""
     endpoint: pulumi.Output[str]
@@ -104,8 +106,9 @@ class ControlPlane(pulumi.ComponentResource):
                 cluster, api_server_cert_sans=[values[0], args.private_ipv4, values[1]]
             )
         )
+        node_name = f"{name}-node"
         self.instance = _node(
-            f"{name}-node",
+            node_name,
             cluster=cluster,
             spec=args.node,
             subnet_id=args.subnet_id,
@@ -115,6 +118,7 @@ class ControlPlane(pulumi.ComponentResource):
             private_ip=args.private_ipv4,
             ipv6_addresses=[args.ipv6],
         )
+        self.nodes = {node_name: self.instance}
         aws.ec2.EipAssociation(
             f"{name}-api", allocation_id=address.id, instance_id=self.instance.id,
             opts=pulumi.ResourceOptions(parent=self),
@@ -138,7 +142,8 @@ class WorkerPoolArgs:
 
 
 class WorkerPool(pulumi.ComponentResource):
-    instances: list[aws.ec2.Instance]
+    nodes: dict[str, aws.ec2.Instance]
+    """Worker instances by name, `<pool>-<index>`."""
 
     def __init__(self, name: str, args: WorkerPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8sdualstack:nodes:WorkerPool", name, None, opts)
@@ -147,8 +152,8 @@ class WorkerPool(pulumi.ComponentResource):
         user_data = pulumi.Output.from_input(args.cluster_ca_cert_pem).apply(
             lambda ca: render_worker_user_data(args.cluster, ca_cert_hash=discovery_hash(ca))
         )
-        self.instances = [
-            _node(
+        self.nodes = {
+            f"{name}-{index}": _node(
                 f"{name}-{index}",
                 cluster=args.cluster,
                 spec=args.node,
@@ -158,5 +163,5 @@ class WorkerPool(pulumi.ComponentResource):
                 ipv6_address_count=1,
             )
             for index in range(args.count)
-        ]
-        self.register_outputs({"instanceIds": [instance.id for instance in self.instances]})
+        }
+        self.register_outputs({"instanceIds": [instance.id for instance in self.nodes.values()]})

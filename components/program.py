@@ -6,6 +6,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.ami import ubuntu_ami_id
+from components.cluster_side import ClusterAccess, ClusterAccessArgs, install_cluster_side
 from components.firewall import NodeRole
 from components.identity import ClusterIdentity, ClusterIdentityArgs
 from components.network import DualStackNetwork, DualStackNetworkArgs
@@ -13,7 +14,7 @@ from components.network_plan import endpoint, fixed_host, ipv6_subnet, plan_subn
 from components.nodes import ControlPlane, ControlPlaneArgs, NodeSpec, WorkerPool, WorkerPoolArgs
 from components.pki import ClusterPki, ClusterPkiArgs
 from components.render.kubeadm import ClusterBootstrap
-from components.render.kubeconfig import render_kubeconfig
+from components.render.smoke import NODE_ADDRESSES_COMMAND, SERVICE_IPS_COMMAND
 from components.settings import (
     AZ_COUNT_RANGE,
     CONFIG_KEYS,
@@ -117,9 +118,22 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
         cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
     ))
 
-    kubeconfig = pulumi.Output.all(
-        control_plane.endpoint, pki.cluster_ca_cert_pem, pki.admin_cert_pem, pki.admin_key_pem
-    ).apply(lambda values: render_kubeconfig(name, *values))
+    access = ClusterAccess(f"{name}-cluster", ClusterAccessArgs(
+        cluster_name=name,
+        endpoint=control_plane.endpoint,
+        cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
+        admin_cert_pem=pki.admin_cert_pem,
+        admin_key_pem=pki.admin_key_pem,
+        control_plane=control_plane.instance,
+    ))
+    install_cluster_side(
+        settings, access,
+        zone=control_plane_subnet.zone,
+        api_server_host=control_plane_ipv4,
+        cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
+        front_proxy_ca_cert_pem=pki.front_proxy_ca_cert_pem,
+    )
+    nodes = {**control_plane.nodes, **workers.nodes}
 
     pulumi.export("kubernetesVersion", release.kubernetes_version)
     pulumi.export("ccmImage", settings.effective_ccm_image)
@@ -132,8 +146,15 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     pulumi.export("frontProxyCaCertificate", pki.front_proxy_ca_cert_pem)
     pulumi.export("etcdCaCertificate", pki.etcd_ca_cert_pem)
     pulumi.export("ssmParameterPrefix", settings.ssm_prefix)
-    pulumi.export("workerInstanceIds", [instance.id for instance in workers.instances])
-    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
+    pulumi.export("workerInstanceIds", [instance.id for instance in workers.nodes.values()])
+    pulumi.export("nodeAddresses", {
+        node_name: {"ipv4": node.private_ip, "ipv6": node.ipv6_addresses.apply(lambda a: a[0] if a else None)}
+        for node_name, node in nodes.items()
+    })
+    pulumi.export("kubeconfig", access.kubeconfig)
+    pulumi.export("verifyNodeAddresses", NODE_ADDRESSES_COMMAND)
+    if settings.smoke_workload:
+        pulumi.export("verifyServiceIps", SERVICE_IPS_COMMAND)
 
 
 def run() -> None:
