@@ -1,0 +1,266 @@
+"""Offline render: run the real program against the mock engine and write what it would create.
+
+    python -m tools.render --stack dev [--out build/render] [--preview]
+    python -m tools.render --all
+
+writes `<out>/<stack>/`: resources.json, graph.dot, userdata/<instance>.yaml, exports.json,
+pki/<cert>.crt (certificates only, never keys). Every file is sorted and deterministic: two
+renders of the same config are byte-identical. Writers are plain functions
+`(graph, directory) -> written paths` listed in `WRITERS`; add new outputs there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import shutil
+import sys
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pulumi import FileAsset, StringAsset
+
+from components.settings import ConfigError, parse_settings
+from tools.offline.capture import Graph, ResourceRecord, is_secret, is_unknown, redact_secrets
+from tools.offline.engine import run_program
+from tools.offline.stackfiles import REPO_ROOT, StackFileError, list_stacks, stack_config
+
+DEFAULT_OUT = REPO_ROOT / "build" / "render"
+UNKNOWN_TEXT = "[unknown]"
+USERDATA_TYPES = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
+CERT_TYPES = ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert")
+PLACEHOLDER_NOTE = (
+    "AWS-assigned values (IDs, IPv6 blocks, IPs, AMI) are placeholders from the mock engine; "
+    "certificates and keys are real (made with cryptography, deterministic, not secret)."
+)
+
+Writer = Callable[[Graph, Path], list[Path]]
+
+
+# -- encoding -----------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready copy: secrets -> "[secret]", preview unknowns -> "[unknown]", assets by content."""
+    value = redact_secrets(value)
+    result: Any = f"[{type(value).__name__}]"  # resource references and other SDK objects
+    if is_unknown(value):
+        result = UNKNOWN_TEXT
+    elif isinstance(value, dict):
+        result = {str(key): jsonable(item) for key, item in value.items()}
+    elif isinstance(value, (list, tuple)):
+        result = [jsonable(item) for item in value]
+    elif isinstance(value, StringAsset):
+        result = {"asset": {"text": value.text}}
+    elif isinstance(value, FileAsset):
+        result = {"asset": {"path": value.path}}
+    elif value is None or isinstance(value, (str, int, float, bool)):
+        result = value
+    return result
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(jsonable(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_text(path, dumps(data))
+
+
+def safe_file_name(name: str) -> str:
+    return "".join(char if char.isalnum() or char in "-_." else "_" for char in name)
+
+
+# -- writers ------------------------------------------------------------------------------
+
+
+def resource_document(record: ResourceRecord) -> dict[str, Any]:
+    return {
+        "urn": record.urn,
+        "type": record.type,
+        "name": record.name,
+        "custom": record.custom,
+        "parent": record.parent,
+        "provider": record.provider_urn,
+        "dependencies": list(record.dependencies),
+        "propertyDependencies": {key: list(urns) for key, urns in record.property_dependencies.items()},
+        "options": {
+            "protect": record.protect,
+            "ignoreChanges": sorted(record.ignore_changes),
+            "replaceOnChanges": sorted(record.replace_on_changes),
+            "deleteBeforeReplace": record.delete_before_replace,
+            "additionalSecretOutputs": sorted(record.additional_secret_outputs),
+            "retainOnDelete": record.retain_on_delete,
+            "deletedWith": record.deleted_with,
+        },
+        "inputs": record.inputs,
+    }
+
+
+def write_resources(graph: Graph, directory: Path) -> list[Path]:
+    documents = [resource_document(record) for record in graph.resources]
+    return [write_json(directory / "resources.json", documents)]
+
+
+def _dot_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _dot_id(text: str) -> str:
+    return f'"{_dot_escape(text)}"'
+
+
+def graph_dot(graph: Graph) -> str:
+    """Parent edges (dashed, parent -> child) and dependency edges (solid, dependent -> dependency)."""
+    lines = ["digraph resources {", "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
+    records = ([graph.stack] if graph.stack else []) + graph.resources
+    for record in records:
+        label = f"{_dot_escape(record.type)}\\n{_dot_escape(record.name)}"  # \n: a line break in DOT
+        lines.append(f'  {_dot_id(record.urn)} [label="{label}"];')
+    edges: set[str] = set()
+    for record in graph.resources:
+        if record.parent:
+            edges.add(f"  {_dot_id(record.parent)} -> {_dot_id(record.urn)} [style=dashed, arrowhead=none];")
+        targets = set(record.dependencies).union(*record.property_dependencies.values())
+        edges.update(f"  {_dot_id(record.urn)} -> {_dot_id(target)};" for target in targets)
+    return "\n".join([*lines, *sorted(edges), "}"]) + "\n"
+
+
+def write_graph_dot(graph: Graph, directory: Path) -> list[Path]:
+    return [write_text(directory / "graph.dot", graph_dot(graph))]
+
+
+def user_data_text(record: ResourceRecord) -> str | None:
+    """The decoded user data of an instance or launch template; None when unset or unknown."""
+    raw = record.inputs.get("userData")
+    encoded = record.type == "aws:ec2/launchTemplate:LaunchTemplate"
+    if raw is None and "userDataBase64" in record.inputs:
+        raw, encoded = record.inputs["userDataBase64"], True
+    if raw is None or is_unknown(raw) or (is_secret(raw) and is_unknown(raw["value"])):
+        return None
+    if is_secret(raw):
+        # User data is readable by anyone with ec2:DescribeInstanceAttribute: never print a secret.
+        return "# [secret] user data is a Pulumi secret and is not rendered\n"
+    if encoded:
+        try:
+            return base64.b64decode(raw, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return str(raw)
+    return str(raw)
+
+
+def write_userdata(graph: Graph, directory: Path) -> list[Path]:
+    written = []
+    for record in graph.resources:
+        if record.type in USERDATA_TYPES:
+            text = user_data_text(record)
+            if text is not None:
+                written.append(write_text(directory / "userdata" / f"{safe_file_name(record.name)}.yaml", text))
+    return written
+
+
+def write_exports(graph: Graph, directory: Path) -> list[Path]:
+    return [write_json(directory / "exports.json", graph.exports)]
+
+
+def write_pki(graph: Graph, directory: Path) -> list[Path]:
+    """Every known certificate (`certPem` outputs); keys are never written."""
+    written = []
+    for record in graph.resources:
+        cert = record.state.get("certPem")
+        if record.type in CERT_TYPES and isinstance(cert, str) and not is_unknown(cert):
+            written.append(write_text(directory / "pki" / f"{safe_file_name(record.name)}.crt", cert))
+    return written
+
+
+WRITERS: list[Writer] = [write_resources, write_graph_dot, write_userdata, write_exports, write_pki]
+
+
+def prepare_stack_dir(out: Path, stack: str) -> Path:
+    """An empty `<out>/<stack>/`: files of an earlier render must not survive into this one."""
+    directory = out / stack
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    return directory
+
+
+def write_all(graph: Graph, directory: Path, writers: Sequence[Writer] = tuple(WRITERS)) -> list[Path]:
+    return [path for writer in writers for path in writer(graph, directory)]
+
+
+# -- summary and CLI ----------------------------------------------------------------------
+
+
+def release_line(stack: str) -> str:
+    settings = parse_settings(stack_config(stack), stack)
+    release = settings.release
+    return (
+        f"release: Kubernetes {release.kubernetes_version} | CCM {settings.effective_ccm_image} | "
+        f"node-ip {release.node_ip_mode.value} | Ubuntu {release.ubuntu_release} | {release.kubeadm_api.value}"
+    )
+
+
+def summary(graph: Graph, directory: Path, written: Sequence[Path]) -> str:
+    counts = Counter(record.type for record in graph.resources)
+    mode = "preview" if graph.preview else "up"
+    lines = [f"stack {graph.stack_name} ({mode}): {len(graph.resources)} resources -> {directory}"]
+    lines += [f"  {count:4d}  {type_token}" for type_token, count in sorted(counts.items())]
+    lines.append(f"  {release_line(graph.stack_name)}")
+    lines.append(f"  {len(written)} files written")
+    lines.append(f"  {PLACEHOLDER_NOTE}")
+    return "\n".join(lines)
+
+
+def render_stack(
+    stack: str, out: Path = DEFAULT_OUT, preview: bool = False, program: Callable[[], None] | None = None
+) -> tuple[Graph, list[Path]]:
+    """Run the program (default: the project's) for `stack` and write every file; errors propagate."""
+    graph = run_program(stack, preview=preview, program=program)
+    directory = prepare_stack_dir(out, stack)
+    written = write_all(graph, directory)
+    print(summary(graph, directory, written))
+    return graph, written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=(__doc__ or "").split("\n")[0])
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--stack", help="stack name (Pulumi.<stack>.yaml)")
+    target.add_argument("--all", action="store_true", help="render every stack")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
+    parser.add_argument("--preview", action="store_true", help="preview mode: computed values stay unknown")
+    args = parser.parse_args(argv)
+
+    stacks = list_stacks() if args.all else [args.stack]
+    failed = []
+    for stack in stacks:
+        try:
+            render_stack(stack, args.out, args.preview)
+        except (ConfigError, StackFileError) as error:
+            print(f"stack {stack}: {error}", file=sys.stderr)
+            failed.append(stack)
+        except Exception:  # report every stack, then fail
+            print(f"stack {stack}: render failed", file=sys.stderr)
+            traceback.print_exc()
+            failed.append(stack)
+    if failed:
+        print(f"render failed for: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
