@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -24,6 +25,12 @@ class ClusterIdentityArgs:
     ssm_prefix: str
 
 
+def _ssm_policy_json(partition_and_account: list[str], args: ClusterIdentityArgs, control_plane: bool) -> str:
+    partition, account_id = partition_and_account
+    document = ssm_read_policy(partition, args.region, account_id, args.ssm_prefix, control_plane=control_plane)
+    return json.dumps(document, sort_keys=True)
+
+
 class ClusterIdentity(pulumi.ComponentResource):
     roles: dict[NodeRole, aws.iam.Role]
     instance_profiles: dict[NodeRole, aws.iam.InstanceProfile]
@@ -41,12 +48,9 @@ class ClusterIdentity(pulumi.ComponentResource):
         self.instance_profiles = {}
         for role in NodeRole:
             iam_role = self._role(role)
-            ssm_policy = pulumi.Output.all(partition, account_id).apply(
-                lambda values, control_plane=role is NodeRole.CONTROL_PLANE: json.dumps(
-                    ssm_read_policy(values[0], args.region, values[1], args.ssm_prefix, control_plane=control_plane),
-                    sort_keys=True,
-                )
-            )
+            ssm_policy = pulumi.Output.all(partition, account_id).apply(functools.partial(
+                _ssm_policy_json, args=args, control_plane=role is NodeRole.CONTROL_PLANE
+            ))
             self._inline_policy(iam_role, role, "ssm-parameters", ssm_policy)
             self.roles[role] = iam_role
             self.instance_profiles[role] = aws.iam.InstanceProfile(

@@ -3,6 +3,7 @@ one cluster-tagged security group per node role."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -15,6 +16,10 @@ from components.tags import SubnetTier, cluster_tags, subnet_tags
 
 IPV4_ANY = "0.0.0.0/0"
 IPV6_ANY = "::/0"
+
+
+def ipv6_subnet_of(vpc_block: str, index: int) -> str:
+    return ipv6_subnet(vpc_block, index)
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ class DualStackNetwork(pulumi.ComponentResource):
             vpc_id=self.vpc.id,
             availability_zone=plan.zone,
             cidr_block=str(plan.ipv4_cidr),
-            ipv6_cidr_block=self.vpc.ipv6_cidr_block.apply(lambda block, i=plan.ipv6_index: ipv6_subnet(block, i)),
+            ipv6_cidr_block=self.vpc.ipv6_cidr_block.apply(functools.partial(ipv6_subnet_of, index=plan.ipv6_index)),
             assign_ipv6_address_on_creation=True,
             map_public_ip_on_launch=plan.tier is SubnetTier.PUBLIC,
             # IP-based names: the CCM matches nodes named ip-a-b-c-d.<region>.compute.internal.

@@ -39,7 +39,9 @@ def _node(
     subnet_id: pulumi.Input[str],
     user_data: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
-    **addressing: object,
+    private_ip: str | None = None,
+    ipv6_addresses: list[pulumi.Input[str]] | None = None,
+    ipv6_address_count: int | None = None,
 ) -> aws.ec2.Instance:
     return aws.ec2.Instance(
         name,
@@ -69,7 +71,9 @@ def _node(
             # A newer Ubuntu image must not replace a running node.
             pulumi.ResourceOptions(ignore_changes=["ami"], depends_on=list(spec.boot_dependencies)),
         ),
-        **addressing,  # type: ignore[arg-type]
+        private_ip=private_ip,
+        ipv6_addresses=ipv6_addresses,
+        ipv6_address_count=ipv6_address_count,
     )
 
 

@@ -196,10 +196,10 @@ class _Reader:
         if value is not None and not low <= value <= high:
             self.problem(key, value, f"an integer from {low} to {high}")
             return None
-        return value  # type: ignore[no-any-return]
+        return value
 
     def boolean(self, key: str) -> bool | None:
-        return self._json(key, bool, "true or false")  # type: ignore[no-any-return]
+        return self._json(key, bool, "true or false")
 
     def string_list(self, key: str) -> list[str] | None:
         value = self._json(key, list, "a list of strings")
@@ -329,16 +329,18 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
             read.problem("adminCidrs", str(network), "a CIDR narrower than the whole internet")
 
     architecture = read.choice("architecture", Architecture)
-    instance_types = {}
+    instance_types: dict[str, str | None] = {}
     for key in ("controlPlaneInstanceType", "workerInstanceType"):
-        text = read.string(key)
-        arch = None if text is None else instance_architecture(text)
-        if text is not None and arch is None:
-            read.problem(key, text, "an EC2 instance type such as t3.medium")
+        instance_type = read.string(key)
+        arch = None if instance_type is None else instance_architecture(instance_type)
+        if instance_type is not None and arch is None:
+            read.problem(key, instance_type, "an EC2 instance type such as t3.medium")
         elif arch is not None and architecture is not None and arch is not architecture:
-            read.problem(key, text, f"an {architecture.value} instance type to match architecture={architecture.value}")
+            read.problem(
+                key, instance_type, f"an {architecture.value} instance type to match architecture={architecture.value}"
+            )
         else:
-            instance_types[key] = text
+            instance_types[key] = instance_type
 
     root_volume = read.integer("rootVolumeSizeGib", ROOT_VOLUME_GIB_RANGE)
     ami_id = read.string("amiId")
@@ -410,5 +412,5 @@ def _no_overlaps(read: _Reader, networks: Mapping[str, IPNetwork | None]) -> Non
     named = [(key, net) for key, net in networks.items() if net is not None]
     for index, (key, net) in enumerate(named):
         for other_key, other in named[index + 1 :]:
-            if net.overlaps(other):  # type: ignore[arg-type]
+            if net.overlaps(other):
                 read.problem(key, str(net), f"a range that does not overlap {other_key} ({other})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ V4_FIRST = (IpFamily.IPV4, IpFamily.IPV6)
 V6_FIRST = (IpFamily.IPV6, IpFamily.IPV4)
 
 
-def render(release: Release, families: tuple[IpFamily, IpFamily] = V4_FIRST, **kwargs) -> str:
+def render(release: Release, families: tuple[IpFamily, IpFamily] = V4_FIRST, **kwargs: Any) -> str:
     return render_cloud_config(release, cluster_name="dev", zone="us-east-1a", region="us-east-1",
                                ip_families=families, **kwargs)
 

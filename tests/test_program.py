@@ -12,15 +12,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import RenderGraph
 
 from components.ami import CANONICAL_OWNER_ID
 from components.settings import ConfigError
 from components.versions import release_for
 from tools.offline.capture import Graph, ResourceRecord, contains_secrets, is_secret, is_unknown, unwrap_secrets
 from tools.offline.engine import partial_graph
-from tools.offline.stackfiles import stack_config
-
-from tools.offline.stackfiles import list_stacks
+from tools.offline.stackfiles import list_stacks, stack_config
 
 STACKS = list_stacks()
 
@@ -52,7 +51,9 @@ def test_every_stack_file_is_covered() -> None:
 
 @EVERY_STACK
 @MODES
-def test_vpc_gets_amazon_ipv6_and_subnets_get_distinct_64s(render_graph, stack: str, preview: bool) -> None:
+def test_vpc_gets_amazon_ipv6_and_subnets_get_distinct_64s(
+    render_graph: RenderGraph, stack: str, preview: bool
+) -> None:
     graph: Graph = render_graph(stack, preview=preview)
     (vpc,) = graph.by_type(VPC)
     assert vpc.inputs["assignGeneratedIpv6CidrBlock"] is True
@@ -73,7 +74,7 @@ def test_vpc_gets_amazon_ipv6_and_subnets_get_distinct_64s(render_graph, stack: 
 
 @EVERY_STACK
 @MODES
-def test_default_routes_for_both_families(render_graph, stack: str, preview: bool) -> None:
+def test_default_routes_for_both_families(render_graph: RenderGraph, stack: str, preview: bool) -> None:
     routes = render_graph(stack, preview=preview).by_type(ROUTE)
     assert any(r.inputs.get("destinationIpv6CidrBlock") == "::/0" for r in routes)
     assert any(r.inputs.get("destinationCidrBlock") == "0.0.0.0/0" for r in routes)
@@ -81,7 +82,7 @@ def test_default_routes_for_both_families(render_graph, stack: str, preview: boo
 
 @EVERY_STACK
 @MODES
-def test_instances_are_hardened_dual_stack_nodes(render_graph, stack: str, preview: bool) -> None:
+def test_instances_are_hardened_dual_stack_nodes(render_graph: RenderGraph, stack: str, preview: bool) -> None:
     graph: Graph = render_graph(stack, preview=preview)
     instances = graph.by_type(INSTANCE)
     workers = int(stack_config(stack)["k8s-dualstack-aws:workerCount"])
@@ -104,7 +105,7 @@ def test_instances_are_hardened_dual_stack_nodes(render_graph, stack: str, previ
 
 @EVERY_STACK
 @MODES
-def test_cluster_tag_on_everything_the_ccm_looks_up(render_graph, stack: str, preview: bool) -> None:
+def test_cluster_tag_on_everything_the_ccm_looks_up(render_graph: RenderGraph, stack: str, preview: bool) -> None:
     graph: Graph = render_graph(stack, preview=preview)
     key = f"kubernetes.io/cluster/{cluster_name(stack)}"
     for type_token in (VPC, SUBNET, ROUTE_TABLE, SECURITY_GROUP, INSTANCE):
@@ -116,13 +117,13 @@ def test_cluster_tag_on_everything_the_ccm_looks_up(render_graph, stack: str, pr
 
 
 @EVERY_STACK
-def test_one_cluster_security_group_per_instance(render_graph, stack: str) -> None:
+def test_one_cluster_security_group_per_instance(render_graph: RenderGraph, stack: str) -> None:
     for instance in render_graph(stack).by_type(INSTANCE):
         assert len(instance.inputs["vpcSecurityGroupIds"]) == 1
 
 
 @EVERY_STACK
-def test_api_server_is_open_only_to_nodes_and_admin_cidrs(render_graph, stack: str) -> None:
+def test_api_server_is_open_only_to_nodes_and_admin_cidrs(render_graph: RenderGraph, stack: str) -> None:
     admin = set(unwrap_secrets(stack_config(stack))["k8s-dualstack-aws:adminCidrs"].strip("[]").replace('"', "")
                 .split(","))
     for rule in render_graph(stack).by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
@@ -136,7 +137,7 @@ def test_api_server_is_open_only_to_nodes_and_admin_cidrs(render_graph, stack: s
 
 @EVERY_STACK
 @MODES
-def test_user_data_sets_external_cloud_provider_and_carries_no_secret(render_graph, stack: str,
+def test_user_data_sets_external_cloud_provider_and_carries_no_secret(render_graph: RenderGraph, stack: str,
                                                                        preview: bool) -> None:
     graph: Graph = render_graph(stack, preview=preview)
     token = unwrap_secrets(graph.one(PARAMETER, f"{cluster_name(stack)}-bootstrap-token").inputs["value"])
@@ -153,7 +154,7 @@ def test_user_data_sets_external_cloud_provider_and_carries_no_secret(render_gra
 
 
 @EVERY_STACK
-def test_ubuntu_from_canonical_of_the_release(render_graph, stack: str) -> None:
+def test_ubuntu_from_canonical_of_the_release(render_graph: RenderGraph, stack: str) -> None:
     graph: Graph = render_graph(stack)
     (lookup,) = graph.invokes_of(GET_AMI)
     assert lookup.args["owners"] == [CANONICAL_OWNER_ID]
@@ -168,13 +169,14 @@ def test_ubuntu_from_canonical_of_the_release(render_graph, stack: str) -> None:
 
 @EVERY_STACK
 @MODES
-def test_private_keys_only_in_secure_string_parameters(render_graph, stack: str, preview: bool) -> None:
+def test_private_keys_only_in_secure_string_parameters(render_graph: RenderGraph, stack: str, preview: bool) -> None:
     graph: Graph = render_graph(stack, preview=preview)
     secure = [p for p in graph.by_type(PARAMETER) if p.inputs["type"] == "SecureString"]
-    assert {p.inputs["name"].rsplit("/", 1)[-1] for p in secure} == {
-        "ca.key", "front-proxy-ca.key", "front-proxy-client.key", "ca.key", "sa.key", "token"}
-    assert all(is_secret(p.inputs["value"]) or is_unknown(p.inputs["value"]) for p in secure)
     prefix = f"/k8s-dualstack-aws/{cluster_name(stack)}/"
+    assert {p.inputs["name"].removeprefix(prefix) for p in secure} == {
+        "pki/ca.key", "pki/front-proxy-ca.key", "pki/front-proxy-client.key", "pki/etcd/ca.key", "pki/sa.key",
+        "bootstrap/token"}
+    assert all(is_secret(p.inputs["value"]) or is_unknown(p.inputs["value"]) for p in secure)
     assert all(p.inputs["name"].startswith(prefix) for p in graph.by_type(PARAMETER))
     for resource in graph.resources:
         if resource.type.startswith("tls:") or resource in secure:
@@ -200,7 +202,9 @@ def _cert(graph: Graph, type_token: str, name: str) -> str:
 
 
 @EVERY_STACK
-def test_front_proxy_client_verifies_against_the_front_proxy_ca(render_graph, stack: str, tmp_path: Path) -> None:
+def test_front_proxy_client_verifies_against_the_front_proxy_ca(
+    render_graph: RenderGraph, stack: str, tmp_path: Path
+) -> None:
     graph: Graph = render_graph(stack)
     name = cluster_name(stack)
     ca = tmp_path / "front-proxy-ca.crt"
@@ -221,7 +225,7 @@ def test_front_proxy_client_verifies_against_the_front_proxy_ca(render_graph, st
 
 
 @EVERY_STACK
-def test_admin_certificate_is_a_system_masters_client(render_graph, stack: str, tmp_path: Path) -> None:
+def test_admin_certificate_is_a_system_masters_client(render_graph: RenderGraph, stack: str, tmp_path: Path) -> None:
     graph: Graph = render_graph(stack)
     admin = tmp_path / "admin.crt"
     admin.write_text(_cert(graph, "tls:index/locallySignedCert:LocallySignedCert", f"{cluster_name(stack)}-admin"))
@@ -231,7 +235,7 @@ def test_admin_certificate_is_a_system_masters_client(render_graph, stack: str, 
 
 
 @EVERY_STACK
-def test_every_resource_belongs_to_a_component(render_graph, stack: str) -> None:
+def test_every_resource_belongs_to_a_component(render_graph: RenderGraph, stack: str) -> None:
     graph: Graph = render_graph(stack)
     for resource in graph.resources:
         if resource.custom:
@@ -246,7 +250,7 @@ def test_every_resource_belongs_to_a_component(render_graph, stack: str) -> None
     [({"kubernetesVersion": "1.99"}, "kubernetesVersion"), ({"vpcIpv4Cidr": "10.0.0.0/33"}, "vpcIpv4Cidr")],
 )
 @MODES
-def test_bad_config_fails_before_any_resource(render_graph, override: dict[str, str], key: str,
+def test_bad_config_fails_before_any_resource(render_graph: RenderGraph, override: dict[str, str], key: str,
                                               preview: bool) -> None:
     with pytest.raises(ConfigError) as caught:
         render_graph("dev", preview=preview, overrides=override)
@@ -255,7 +259,7 @@ def test_bad_config_fails_before_any_resource(render_graph, override: dict[str, 
     assert graph is not None and graph.resources == [] and graph.invokes == []
 
 
-def test_worker_count_and_private_subnets(render_graph) -> None:
+def test_worker_count_and_private_subnets(render_graph: RenderGraph) -> None:
     graph: Graph = render_graph("dev", overrides={"workerCount": 5, "privateSubnets": True, "natGateway": True})
     subnets = {s.urn: s for s in graph.by_type(SUBNET)}
     private = {urn for urn, s in subnets.items() if s.inputs["tags"].get("tier") == "private"}
@@ -269,12 +273,12 @@ def test_worker_count_and_private_subnets(render_graph) -> None:
     assert any(r.inputs.get("natGatewayId") for r in routes)
 
 
-def test_no_workers_is_a_valid_cluster(render_graph) -> None:
+def test_no_workers_is_a_valid_cluster(render_graph: RenderGraph) -> None:
     graph: Graph = render_graph("dev", overrides={"workerCount": 0})
     assert [i.name for i in graph.by_type(INSTANCE)] == ["dev-control-plane-node"]
 
 
-def test_control_plane_has_fixed_addresses_named_in_its_certificate(render_graph) -> None:
+def test_control_plane_has_fixed_addresses_named_in_its_certificate(render_graph: RenderGraph) -> None:
     graph: Graph = render_graph("dev")
     node: ResourceRecord = graph.one(INSTANCE, "dev-control-plane-node")
     assert node.inputs["privateIp"] == "10.0.0.10"

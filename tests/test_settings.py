@@ -13,6 +13,7 @@ from components.settings import (
     Architecture,
     ConfigError,
     IpFamily,
+    StackSettings,
     instance_architecture,
     parse_settings,
 )
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
 
 
-def settings_with(**overrides: str):
+def settings_with(**overrides: str) -> StackSettings:
     raw = load_stack_config("dev", overrides={f"{PROJECT}:{key}": value for key, value in overrides.items()})
     return parse_settings(raw, "dev")
 
