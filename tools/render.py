@@ -224,13 +224,20 @@ def summary(graph: Graph, directory: Path, written: Sequence[Path]) -> str:
     return "\n".join(lines)
 
 
+def all_writers() -> list[Writer]:
+    """The base writers plus the cluster side's (imported late: tools.manifests imports this module)."""
+    from tools.manifests import write_cloud_config, write_manifests
+
+    return [*WRITERS, write_manifests, write_cloud_config]
+
+
 def render_stack(
     stack: str, out: Path = DEFAULT_OUT, preview: bool = False, program: Callable[[], None] | None = None
 ) -> tuple[Graph, list[Path]]:
     """Run the program (default: the project's) for `stack` and write every file; errors propagate."""
     graph = run_program(stack, preview=preview, program=program)
     directory = prepare_stack_dir(out, stack)
-    written = write_all(graph, directory)
+    written = write_all(graph, directory, all_writers())
     print(summary(graph, directory, written))
     return graph, written
 
