@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from components.settings import ConfigError, parse_settings
-from tools import render
+from tools import output, render
 from tools.offline import tlsgen
 from tools.offline.capture import Graph, is_secret, is_unknown, unwrap_secrets
 from tools.offline.engine import partial_graph, run_program
@@ -276,7 +276,7 @@ def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
     first, second = render_into(tmp_path / "a", False), render_into(tmp_path / "b", False)
     assert len(first) == 6 and first == second
     unknown = render_into(tmp_path / "preview", True)
-    assert json.loads(unknown["exports.json"])["serverCertificate"] == render.UNKNOWN_TEXT
+    assert json.loads(unknown["exports.json"])["serverCertificate"] == output.UNKNOWN_TEXT
     assert not any(name.startswith("pki/") for name in unknown)
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from components.render.ccm_manifests import CLOUD_CONFIG_FILE, CLOUD_CONFIG_MAP
 from tools.offline.capture import REDACTED, Graph, ResourceRecord, is_secret, is_unknown
-from tools.render import UNKNOWN_TEXT, safe_file_name, write_text
+from tools.output import UNKNOWN_TEXT, safe_file_name, write_text
 
 KUBERNETES_PREFIX = "kubernetes:"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import json
 import shutil
 import sys
 import traceback
@@ -23,15 +22,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pulumi import FileAsset, StringAsset
-
 from components.settings import ConfigError, parse_settings
-from tools.offline.capture import Graph, ResourceRecord, is_secret, is_unknown, redact_secrets
+from tools.manifests import write_cloud_config, write_manifests
+from tools.offline.capture import Graph, ResourceRecord, is_secret, is_unknown
 from tools.offline.engine import run_program
 from tools.offline.stackfiles import REPO_ROOT, StackFileError, list_stacks, stack_config
+from tools.output import safe_file_name, write_json, write_text
 
 DEFAULT_OUT = REPO_ROOT / "build" / "render"
-UNKNOWN_TEXT = "[unknown]"
 USERDATA_TYPES = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
 CERT_TYPES = ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert")
 PLACEHOLDER_NOTE = (
@@ -40,47 +38,6 @@ PLACEHOLDER_NOTE = (
 )
 
 Writer = Callable[[Graph, Path], list[Path]]
-
-
-# -- encoding -----------------------------------------------------------------------------
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON-ready copy: secrets -> "[secret]", preview unknowns -> "[unknown]", assets by content."""
-    value = redact_secrets(value)
-    result: Any = f"[{type(value).__name__}]"  # resource references and other SDK objects
-    if is_unknown(value):
-        result = UNKNOWN_TEXT
-    elif isinstance(value, dict):
-        result = {str(key): jsonable(item) for key, item in value.items()}
-    elif isinstance(value, (list, tuple)):
-        result = [jsonable(item) for item in value]
-    elif isinstance(value, StringAsset):
-        result = {"asset": {"text": value.text}}
-    elif isinstance(value, FileAsset):
-        result = {"asset": {"path": value.path}}
-    elif value is None or isinstance(value, (str, int, float, bool)):
-        result = value
-    return result
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(jsonable(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-    return path
-
-
-def write_json(path: Path, data: Any) -> Path:
-    return write_text(path, dumps(data))
-
-
-def safe_file_name(name: str) -> str:
-    return "".join(char if char.isalnum() or char in "-_." else "_" for char in name)
 
 
 # -- writers ------------------------------------------------------------------------------
@@ -185,7 +142,9 @@ def write_pki(graph: Graph, directory: Path) -> list[Path]:
     return written
 
 
-WRITERS: list[Writer] = [write_resources, write_graph_dot, write_userdata, write_exports, write_pki]
+WRITERS: list[Writer] = [
+    write_resources, write_graph_dot, write_userdata, write_exports, write_pki, write_manifests, write_cloud_config,
+]
 
 
 def prepare_stack_dir(out: Path, stack: str) -> Path:
@@ -224,20 +183,13 @@ def summary(graph: Graph, directory: Path, written: Sequence[Path]) -> str:
     return "\n".join(lines)
 
 
-def all_writers() -> list[Writer]:
-    """The base writers plus the cluster side's (imported late: tools.manifests imports this module)."""
-    from tools.manifests import write_cloud_config, write_manifests
-
-    return [*WRITERS, write_manifests, write_cloud_config]
-
-
 def render_stack(
     stack: str, out: Path = DEFAULT_OUT, preview: bool = False, program: Callable[[], None] | None = None
 ) -> tuple[Graph, list[Path]]:
     """Run the program (default: the project's) for `stack` and write every file; errors propagate."""
     graph = run_program(stack, preview=preview, program=program)
     directory = prepare_stack_dir(out, stack)
-    written = write_all(graph, directory, all_writers())
+    written = write_all(graph, directory)
     print(summary(graph, directory, written))
     return graph, written
 
