@@ -1,0 +1,267 @@
+"""The cluster side for every stack, in preview and up mode: the CCM's objects, their
+permissions (evaluated from the rendered RBAC, not from names), placement, the readiness
+gate in front of every Kubernetes object, Cilium and the smoke workload."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.render.cilium import cilium_values
+from components.versions import Version, release_for
+from conftest import RenderGraph
+from policies.rbac_eval import Request, ServiceAccount, allowed, wildcard_rules
+from tools.manifests import write_manifests
+from tools.offline.capture import Graph, ResourceRecord, unwrap_secrets
+from tools.offline.stackfiles import list_stacks, stack_config
+
+STACKS = list_stacks()
+EVERY_STACK = pytest.mark.parametrize("stack", STACKS)
+MODES = pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+DAEMONSET = "kubernetes:apps/v1:DaemonSet"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+GATE = "pulumi-python:dynamic:Resource"
+PROVIDER = "pulumi:providers:kubernetes"
+CCM = ServiceAccount("kube-system", "cloud-controller-manager")
+
+
+def config(stack: str, key: str) -> str:
+    return stack_config(stack)[f"k8s-dualstack-aws:{key}"]
+
+
+def kubernetes_objects(graph: Graph) -> list[ResourceRecord]:
+    return [r for r in graph.resources if r.custom and r.type.startswith("kubernetes:")]
+
+
+def manifests(graph: Graph) -> list[dict[str, Any]]:
+    return [unwrap_secrets(r.inputs) for r in kubernetes_objects(graph) if r.type != "kubernetes:helm.sh/v3:Release"]
+
+
+def daemonset(graph: Graph) -> dict[str, Any]:
+    (record,) = graph.by_type(DAEMONSET)
+    return unwrap_secrets(record.inputs)
+
+
+def cloud_config(graph: Graph) -> str:
+    (record,) = [r for r in graph.by_type(CONFIG_MAP) if r.inputs["metadata"]["name"] == "aws-cloud-config"]
+    return str(record.inputs["data"]["cloud.conf"])
+
+
+@EVERY_STACK
+@MODES
+def test_ccm_image_follows_the_stack_minor(render_graph: RenderGraph, stack: str, preview: bool) -> None:
+    graph = render_graph(stack, preview=preview)
+    (container,) = daemonset(graph)["spec"]["template"]["spec"]["containers"]
+    image = container["image"]
+    repository, tag = image.rsplit(":", 1)
+    assert repository == "registry.k8s.io/provider-aws/cloud-controller-manager"
+    assert Version.parse(tag).minor_str == config(stack, "kubernetesVersion")
+    assert image == release_for(config(stack, "kubernetesVersion")).ccm_image
+    assert graph.exports["ccmImage"] == image
+
+
+@EVERY_STACK
+@MODES
+def test_cloud_config_node_ip_families(render_graph: RenderGraph, stack: str, preview: bool) -> None:
+    text = cloud_config(render_graph(stack, preview=preview))
+    release = release_for(config(stack, "kubernetesVersion"))
+    keys = [line.split("=", 1)[0].strip() for line in text.splitlines()[1:] if "=" in line]
+    assert set(keys) <= release.cloud_config_keys
+    families = [line.split("=", 1)[1].strip() for line in text.splitlines() if line.startswith("NodeIPFamilies")]
+    if release.minor == "1.21":
+        assert families == []
+    else:
+        primary = config(stack, "primaryIpFamily")
+        assert families == [primary, "ipv6" if primary == "ipv4" else "ipv4"]
+
+
+@EVERY_STACK
+def test_daemonset_args_mounts_and_placement(render_graph: RenderGraph, stack: str) -> None:
+    ds = daemonset(render_graph(stack))
+    pod = ds["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    mounted = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for flag in ("--cloud-provider=aws", "--use-service-account-credentials=true", "--configure-cloud-routes=false",
+                 "--allocate-node-cidrs=false", "--requestheader-allowed-names=front-proxy-client",
+                 "--leader-elect=true", "--v=2"):
+        assert flag in args
+    files = {arg.split("=", 1)[0]: arg.split("=", 1)[1] for arg in args if "-file=" in arg or "cloud-config=" in arg}
+    assert volumes["cloud-config"]["configMap"]["name"] == "aws-cloud-config"
+    assert files["--cloud-config"] == f"{mounted['cloud-config']}/cloud.conf"
+    assert files["--client-ca-file"] == f"{mounted['client-ca']}/ca.crt"
+    assert volumes["client-ca"]["secret"]["secretName"] == "aws-ccm-client-ca"
+    assert files["--requestheader-client-ca-file"] == f"{mounted['requestheader-ca']}/front-proxy-ca.crt"
+    assert volumes["requestheader-ca"]["secret"]["secretName"] == "aws-ccm-requestheader-ca"
+    assert pod["hostNetwork"] is True and pod["priorityClassName"] == "system-node-critical"
+    release = release_for(config(stack, "kubernetesVersion"))
+    assert pod["nodeSelector"] == {release.control_plane_label: ""}
+    tolerated = {t["key"] for t in pod["tolerations"]}
+    assert {"node.cloudprovider.kubernetes.io/uninitialized", *release.control_plane_taint_keys} <= tolerated
+    assert container["resources"]["requests"]["cpu"] == "200m"
+    annotation = ds["spec"]["template"]["metadata"]["annotations"]["checksum/cloud-config"]
+    assert annotation == hashlib.sha256(cloud_config(render_graph(stack)).encode()).hexdigest()
+
+
+@EVERY_STACK
+def test_secrets_hold_the_ca_certificates_and_never_keys(render_graph: RenderGraph, stack: str) -> None:
+    graph = render_graph(stack)
+    name = config(stack, "clusterName")
+    expected = {
+        "aws-ccm-client-ca": graph.one("tls:index/selfSignedCert:SelfSignedCert", f"{name}-ca").state["certPem"],
+        "aws-ccm-requestheader-ca": graph.one("tls:index/selfSignedCert:SelfSignedCert",
+                                              f"{name}-front-proxy-ca").state["certPem"],
+    }
+    secrets = {r.inputs["metadata"]["name"]: unwrap_secrets(r.inputs) for r in graph.by_type("kubernetes:core/v1:Secret")}
+    assert set(secrets) == set(expected)
+    for secret_name, secret in secrets.items():
+        (value,) = secret["stringData"].values()
+        assert value == expected[secret_name] and "PRIVATE KEY" not in value
+
+
+def test_changing_the_cloud_config_rolls_the_pods(render_graph: RenderGraph) -> None:
+    before = daemonset(render_graph("k8s-1-22"))["spec"]["template"]["metadata"]["annotations"]
+    after = daemonset(render_graph("k8s-1-22", overrides={"primaryIpFamily": "ipv6"}))["spec"]["template"]
+    assert after["metadata"]["annotations"]["checksum/cloud-config"] != before["checksum/cloud-config"]
+
+
+@EVERY_STACK
+@pytest.mark.parametrize(
+    "request_",
+    [
+        # The field report's "forbidden" errors, each one a request that must now be allowed.
+        Request("get", "serviceaccounts", namespace="kube-system", name="aws-cloud-provider"),
+        Request("create", "serviceaccounts", namespace="kube-system"),
+        Request("create", "serviceaccounts/token", namespace="kube-system", name="node-controller"),
+        Request("list", "nodes"),
+        Request("watch", "nodes"),
+        Request("patch", "nodes/status"),
+        Request("list", "secrets", namespace="kube-system"),
+        Request("watch", "secrets", namespace="kube-system"),
+        Request("create", "events", namespace="default"),
+        Request("create", "tokenreviews", group="authentication.k8s.io"),
+        Request("create", "subjectaccessreviews", group="authorization.k8s.io"),
+        Request("get", "leases", group="coordination.k8s.io", namespace="kube-system"),
+        Request("get", "configmaps", namespace="kube-system", name="extension-apiserver-authentication"),
+    ],
+    ids=lambda r: f"{r.verb}-{r.resource}",
+)
+def test_ccm_may_do_what_the_field_report_was_forbidden(render_graph: RenderGraph, stack: str,
+                                                      request_: Request) -> None:
+    assert allowed(manifests(render_graph(stack)), CCM, request_)
+
+
+@EVERY_STACK
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Request("list", "secrets"),
+        Request("get", "secrets", namespace="default"),
+        Request("list", "secrets", namespace="kube-public"),
+        Request("get", "configmaps", namespace="kube-system", name="kubeadm-config"),
+        Request("delete", "namespaces"),
+    ],
+    ids=lambda r: f"{r.verb}-{r.resource}-{r.namespace}",
+)
+def test_ccm_may_not_read_secrets_outside_kube_system(render_graph: RenderGraph, stack: str,
+                                                      request_: Request) -> None:
+    assert not allowed(manifests(render_graph(stack)), CCM, request_)
+
+
+@EVERY_STACK
+def test_aws_controller_accounts_can_record_events_and_no_role_grants_everything(
+    render_graph: RenderGraph, stack: str
+) -> None:
+    objects = manifests(render_graph(stack))
+    for account in ("aws-cloud-provider", "tagging-controller"):
+        assert allowed(objects, ServiceAccount("kube-system", account), Request("create", "events", namespace="x"))
+    assert wildcard_rules(objects) == []
+
+
+@EVERY_STACK
+@MODES
+def test_every_kubernetes_object_waits_for_the_gate_and_the_control_plane(
+    render_graph: RenderGraph, stack: str, preview: bool
+) -> None:
+    graph = render_graph(stack, preview=preview)
+    (provider,) = graph.by_type(PROVIDER)
+    (gate,) = graph.by_type(GATE)
+    control_plane = graph.one("aws:ec2/instance:Instance", f"{config(stack, 'clusterName')}-control-plane-node")
+    assert graph.depends_on(gate, control_plane)
+    assert graph.depends_on(provider, gate)
+    assert set(provider.property_dependencies["kubeconfig"]) & {gate.urn}, "the kubeconfig comes from the gate"
+    objects = kubernetes_objects(graph)
+    assert len(objects) >= 12
+    for record in objects:
+        assert record.provider_urn == provider.urn, record.urn
+
+
+@EVERY_STACK
+def test_gate_polls_the_public_endpoint_with_the_cluster_ca(render_graph: RenderGraph, stack: str) -> None:
+    graph = render_graph(stack)
+    (gate,) = graph.by_type(GATE)
+    name = config(stack, "clusterName")
+    assert gate.inputs["endpoint"] == graph.exports["controlPlaneEndpoint"]
+    assert gate.inputs["caCertPem"] == graph.one("tls:index/selfSignedCert:SelfSignedCert", f"{name}-ca").state[
+        "certPem"]
+    assert 0 < gate.inputs["timeoutSeconds"] <= 3600
+
+
+@EVERY_STACK
+def test_cilium_is_dual_stack_with_kubernetes_ipam(render_graph: RenderGraph, stack: str) -> None:
+    (release,) = render_graph(stack).by_type("kubernetes:helm.sh/v3:Release")
+    values = release.inputs["values"]
+    assert release.inputs["version"] == release_for(config(stack, "kubernetesVersion")).cilium_chart_version
+    assert values["ipv4"]["enabled"] and values["ipv6"]["enabled"]
+    assert values["ipam"]["mode"] == "kubernetes"
+    assert values["k8sServiceHost"] == "10.0.0.10"
+
+
+@pytest.mark.parametrize(("chart", "tunnel_key", "kpr"), [
+    ("1.13.16", "tunnel", "disabled"), ("1.15.18", "routingMode", "false"), ("1.18.14", "routingMode", False),
+])
+def test_cilium_values_follow_the_chart_schema(chart: str, tunnel_key: str, kpr: object) -> None:
+    values = cilium_values(chart, "10.0.0.10", 6443)
+    assert tunnel_key in values and values["kubeProxyReplacement"] == kpr
+    assert ("tunnel" in values) == (tunnel_key == "tunnel")
+
+
+@EVERY_STACK
+def test_smoke_workload_where_enabled(render_graph: RenderGraph, stack: str) -> None:
+    graph = render_graph(stack)
+    services = graph.by_type("kubernetes:core/v1:Service")
+    if config(stack, "smokeWorkload") != "true":
+        assert services == [] and "verifyServiceIps" not in graph.exports
+        return
+    (service,) = services
+    primary = config(stack, "primaryIpFamily")
+    assert service.inputs["spec"]["ipFamilyPolicy"] == "PreferDualStack"
+    assert service.inputs["spec"]["ipFamilies"] == (["IPv4", "IPv6"] if primary == "ipv4" else ["IPv6", "IPv4"])
+    assert "clusterIPs" in graph.exports["verifyServiceIps"]
+
+
+@EVERY_STACK
+def test_exports_for_verification(render_graph: RenderGraph, stack: str) -> None:
+    exports = render_graph(stack).exports
+    nodes = exports["nodeAddresses"]
+    assert len(nodes) == 1 + int(config(stack, "workerCount"))
+    assert all(":" in node["ipv6"] and "." in node["ipv4"] for node in nodes.values())
+    assert ".status.addresses" in exports["verifyNodeAddresses"]
+
+
+@EVERY_STACK
+def test_rendered_manifests_load_as_kubernetes_objects(render_graph: RenderGraph, stack: str, tmp_path: Path) -> None:
+    written = write_manifests(render_graph(stack), tmp_path)
+    assert len(written) == len(kubernetes_objects(render_graph(stack)))
+    for path in written:
+        document = yaml.safe_load(path.read_text())
+        assert "PRIVATE KEY" not in path.read_text()
+        if document["kind"] == "HelmRelease":
+            continue
+        assert document["apiVersion"] and document["metadata"]["name"]
+        assert path.name.startswith(document["kind"].lower())
