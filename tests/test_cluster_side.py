@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import RenderGraph
 
 from components.render.cilium import cilium_values
 from components.versions import Version, release_for
-from conftest import RenderGraph
 from policies.rbac_eval import Request, ServiceAccount, allowed, wildcard_rules
 from tools.manifests import write_manifests
 from tools.offline.capture import Graph, ResourceRecord, unwrap_secrets
@@ -117,7 +117,8 @@ def test_secrets_hold_the_ca_certificates_and_never_keys(render_graph: RenderGra
         "aws-ccm-requestheader-ca": graph.one("tls:index/selfSignedCert:SelfSignedCert",
                                               f"{name}-front-proxy-ca").state["certPem"],
     }
-    secrets = {r.inputs["metadata"]["name"]: unwrap_secrets(r.inputs) for r in graph.by_type("kubernetes:core/v1:Secret")}
+    records = graph.by_type("kubernetes:core/v1:Secret")
+    secrets = {r.inputs["metadata"]["name"]: unwrap_secrets(r.inputs) for r in records}
     assert set(secrets) == set(expected)
     for secret_name, secret in secrets.items():
         (value,) = secret["stringData"].values()
