@@ -1,0 +1,1 @@
+"""Pure renderers: plain values in, str or dict out; no Pulumi."""

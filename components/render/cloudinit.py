@@ -1,0 +1,130 @@
+"""cloud-init user data of the control plane and the workers: pure functions.
+
+The user data carries no secret: key material and the bootstrap token are read from SSM
+by the node itself (scripts.FETCH_SSM_PARAMETERS), with its instance role, at boot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from components.render import scripts
+from components.render.kubeadm import (
+    ClusterBootstrap,
+    dump_yaml,
+    render_init_configuration,
+    render_join_configuration,
+)
+
+# kubernetes/release cmd/krel/templates/latest/kubelet/kubelet.service and
+# .../kubeadm/10-kubeadm.conf, with /usr/bin -> /usr/local/bin as in kubeadm's
+# "without a package manager" install instructions.
+KUBELET_SERVICE = """\
+[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/usr/local/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+KUBEADM_DROP_IN = """\
+# Note: This dropin only works with kubeadm and kubelet v1.11+
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf \
+--kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+# This is a file that "kubeadm init" and "kubeadm join" generates at runtime, populating the \
+KUBELET_KUBEADM_ARGS variable dynamically
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+# This is a file that the user can use for overrides of the kubelet args as a last resort. Preferably, \
+the user should use
+# the .NodeRegistration.KubeletExtraArgs object in the configuration files instead. KUBELET_EXTRA_ARGS \
+should be sourced from this file.
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS \
+$KUBELET_EXTRA_ARGS
+"""
+
+CRICTL_CONFIG = "runtime-endpoint: unix:///run/containerd/containerd.sock\n"
+KERNEL_MODULES = "overlay\nbr_netfilter\n"
+SYSCTLS = """\
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+net.ipv4.ip_forward = 1
+net.ipv6.conf.all.forwarding = 1
+"""
+
+# EC2 rejects user data above 16 KiB (before base64).
+USER_DATA_LIMIT_BYTES = 16 * 1024
+
+# All in Ubuntu 20.04, 22.04 and 24.04 (main or universe). conntrack, socat and ethtool are
+# kubeadm preflight checks; ebtables was one until kubeadm 1.31 and costs nothing to keep;
+# gettext-base brings envsubst; python3-boto3 runs the SSM fetcher.
+PACKAGES: tuple[str, ...] = (
+    "ca-certificates",
+    "conntrack",
+    "containerd",
+    "curl",
+    "ebtables",
+    "ethtool",
+    "gettext-base",
+    "python3-boto3",
+    "socat",
+)
+
+
+def render_control_plane_user_data(cluster: ClusterBootstrap, api_server_cert_sans: Sequence[str]) -> str:
+    """User data of the control plane: installs the node, fetches the PKI and runs kubeadm init."""
+    return _user_data(
+        kubeadm_template=render_init_configuration(cluster, api_server_cert_sans),
+        fetches=scripts.control_plane_fetches(cluster.ssm_prefix),
+        boot_script=scripts.control_plane_script(cluster),
+    )
+
+
+def render_worker_user_data(cluster: ClusterBootstrap, ca_cert_hash: str) -> str:
+    """User data of a worker: installs the node, fetches the token and runs kubeadm join."""
+    return _user_data(
+        kubeadm_template=render_join_configuration(cluster, ca_cert_hash),
+        fetches=scripts.worker_fetches(cluster.ssm_prefix),
+        boot_script=scripts.worker_script(cluster),
+    )
+
+
+def _user_data(kubeadm_template: str, fetches: Sequence[scripts.FetchEntry], boot_script: str) -> str:
+    document = {
+        "package_update": True,
+        "packages": list(PACKAGES),
+        "write_files": [
+            _file("/etc/modules-load.d/kubernetes.conf", KERNEL_MODULES),
+            _file("/etc/sysctl.d/99-kubernetes.conf", SYSCTLS),
+            _file("/etc/crictl.yaml", CRICTL_CONFIG),
+            _file("/etc/systemd/system/kubelet.service", KUBELET_SERVICE),
+            _file("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", KUBEADM_DROP_IN),
+            _file(scripts.KUBEADM_TEMPLATE, kubeadm_template, "0600"),
+            _file(scripts.FETCH_MANIFEST, scripts.fetch_manifest(fetches), "0600"),
+            _file(scripts.FETCH_SCRIPT, scripts.FETCH_SSM_PARAMETERS, "0755"),
+            _file(scripts.BOOT_SCRIPT, boot_script, "0700"),
+        ],
+        "runcmd": [["bash", scripts.BOOT_SCRIPT]],
+    }
+    user_data = "#cloud-config\n" + dump_yaml(document)
+    size = len(user_data.encode())
+    if size > USER_DATA_LIMIT_BYTES:
+        raise ValueError(f"user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT_BYTES}")
+    return user_data
+
+
+def _file(path: str, content: str, permissions: str = "0644") -> dict[str, Any]:
+    return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
