@@ -1,0 +1,109 @@
+"""The readiness gate against a real TLS server on loopback."""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import ipaddress
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from components.readiness import ApiServerNotReadyError, probe_readyz, wait_until_ready
+
+
+@dataclass
+class Pki:
+    ca_pem: str
+    cert_pem: bytes
+    key_pem: bytes
+
+
+def _pki(common_name: str) -> Pki:
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(hours=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "apiserver")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return Pki(
+        ca_pem=ca.public_bytes(serialization.Encoding.PEM).decode(),
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+        key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()),
+    )
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    ready = True
+
+    def do_GET(self) -> None:
+        status, body = (200, b"ok") if self.ready and self.path == "/readyz" else (500, b"[-]etcd failed")
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def api_server(tmp_path: Path) -> Iterator[tuple[str, Pki, type[_Handler]]]:
+    pki = _pki("test-ca")
+    (tmp_path / "tls.crt").write_bytes(pki.cert_pem)
+    (tmp_path / "tls.key").write_bytes(pki.key_pem)
+    handler = type("Handler", (_Handler,), {"ready": True})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", pki, handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_ready_server_passes_the_gate(api_server: tuple[str, Pki, type[_Handler]]) -> None:
+    endpoint, pki, _ = api_server
+    assert probe_readyz(endpoint, pki.ca_pem) is None
+    assert wait_until_ready(endpoint, pki.ca_pem, timeout_seconds=5, interval=0.1) == 1
+
+
+def test_unready_server_times_out_naming_the_endpoint(api_server: tuple[str, Pki, type[_Handler]]) -> None:
+    endpoint, pki, handler = api_server
+    handler.ready = False
+    with pytest.raises(ApiServerNotReadyError) as caught:
+        wait_until_ready(endpoint, pki.ca_pem, timeout_seconds=0.5, interval=0.1)
+    message = str(caught.value)
+    assert endpoint in message and "HTTP 500" in message and "etcd failed" in message
+
+
+def test_a_server_with_another_ca_is_not_trusted(api_server: tuple[str, Pki, type[_Handler]]) -> None:
+    endpoint, _, _ = api_server
+    problem = probe_readyz(endpoint, _pki("impostor-ca").ca_pem)
+    assert problem is not None and "CERTIFICATE_VERIFY_FAILED" in problem
+
+
+def test_nothing_listening_is_reported() -> None:
+    problem = probe_readyz("https://127.0.0.1:9", _pki("ca").ca_pem, timeout=1)
+    assert problem is not None and "refused" in problem.lower()
