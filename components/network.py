@@ -108,16 +108,22 @@ class DualStackNetwork(pulumi.ComponentResource):
             )
         return table
 
+    def _default_route(self, table: aws.ec2.RouteTable, tier: SubnetTier, ipv6: bool,
+                       **target: pulumi.Input[str]) -> None:
+        family, destination = ("ipv6", {"destination_ipv6_cidr_block": IPV6_ANY}) if ipv6 else (
+            "ipv4", {"destination_cidr_block": IPV4_ANY})
+        aws.ec2.Route(
+            f"{self._name}-{tier.value}-default-{family}", route_table_id=table.id,
+            opts=self._child(parent=table), **destination, **target,
+        )
+
     def _public_routes(self) -> aws.ec2.RouteTable:
         gateway = aws.ec2.InternetGateway(
             f"{self._name}-igw", vpc_id=self.vpc.id, tags=self._tags(f"{self._name}-igw"), opts=self._child()
         )
         table = self._route_table(SubnetTier.PUBLIC, self.public_subnets)
-        on_table = self._child(parent=table)
-        aws.ec2.Route(f"{self._name}-public-default-ipv4", route_table_id=table.id,
-                      destination_cidr_block=IPV4_ANY, gateway_id=gateway.id, opts=on_table)
-        aws.ec2.Route(f"{self._name}-public-default-ipv6", route_table_id=table.id,
-                      destination_ipv6_cidr_block=IPV6_ANY, gateway_id=gateway.id, opts=on_table)
+        for ipv6 in (False, True):
+            self._default_route(table, SubnetTier.PUBLIC, ipv6, gateway_id=gateway.id)
         return table
 
     def _private_routes(self) -> aws.ec2.RouteTable:
@@ -125,9 +131,8 @@ class DualStackNetwork(pulumi.ComponentResource):
             f"{self._name}-eigw", vpc_id=self.vpc.id, tags=self._tags(f"{self._name}-eigw"), opts=self._child()
         )
         table = self._route_table(SubnetTier.PRIVATE, self.private_subnets)
-        on_table = self._child(parent=table)
-        aws.ec2.Route(f"{self._name}-private-default-ipv6", route_table_id=table.id,
-                      destination_ipv6_cidr_block=IPV6_ANY, egress_only_gateway_id=egress_only.id, opts=on_table)
+        # IPv6 leaves through the egress-only gateway: no hourly charge, no inbound connections.
+        self._default_route(table, SubnetTier.PRIVATE, True, egress_only_gateway_id=egress_only.id)
         if self._args.nat_gateway:
             address = aws.ec2.Eip(f"{self._name}-nat", domain="vpc", tags=self._tags(f"{self._name}-nat"),
                                   opts=self._child())
@@ -135,8 +140,7 @@ class DualStackNetwork(pulumi.ComponentResource):
                 f"{self._name}-nat", allocation_id=address.id, subnet_id=self.public_subnets[0].id,
                 tags=self._tags(f"{self._name}-nat"), opts=self._child(),
             )
-            aws.ec2.Route(f"{self._name}-private-default-ipv4", route_table_id=table.id,
-                          destination_cidr_block=IPV4_ANY, nat_gateway_id=nat.id, opts=on_table)
+            self._default_route(table, SubnetTier.PRIVATE, False, nat_gateway_id=nat.id)
         return table
 
     def _security_group(self, role: NodeRole) -> aws.ec2.SecurityGroup:

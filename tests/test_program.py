@@ -17,7 +17,15 @@ from conftest import RenderGraph
 from components.ami import CANONICAL_OWNER_ID
 from components.settings import ConfigError
 from components.versions import release_for
-from tools.offline.capture import Graph, ResourceRecord, contains_secrets, is_secret, is_unknown, unwrap_secrets
+from tools.offline.capture import (
+    Graph,
+    ResourceRecord,
+    contains_secrets,
+    is_secret,
+    is_unknown,
+    redact_secrets,
+    unwrap_secrets,
+)
 from tools.offline.engine import partial_graph
 from tools.offline.stackfiles import list_stacks, stack_config
 
@@ -181,20 +189,9 @@ def test_private_keys_only_in_secure_string_parameters(render_graph: RenderGraph
     for resource in graph.resources:
         if resource.type.startswith("tls:") or resource in secure:
             continue
-        assert "PRIVATE KEY" not in repr(_plain_parts(resource.inputs)), resource.urn
-    assert "PRIVATE KEY" not in repr(_plain_parts(graph.exports))
+        assert "PRIVATE KEY" not in repr(redact_secrets(resource.inputs)), resource.urn
+    assert "PRIVATE KEY" not in repr(redact_secrets(graph.exports))
     assert is_secret(graph.exports["kubeconfig"]) or is_unknown(graph.exports["kubeconfig"])
-
-
-def _plain_parts(value: object) -> object:
-    """Only what is not marked secret."""
-    if is_secret(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain_parts(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain_parts(v) for v in value]
-    return value
 
 
 def _cert(graph: Graph, type_token: str, name: str) -> str:
