@@ -26,7 +26,7 @@ from tools.offline.capture import (
     redact_secrets,
     unwrap_secrets,
 )
-from tools.offline.engine import partial_graph
+from tools.offline.engine import partial_graph, run_program
 from tools.offline.stackfiles import list_stacks, stack_config
 
 STACKS = list_stacks()
@@ -287,3 +287,17 @@ def test_control_plane_has_fixed_addresses_named_in_its_certificate(render_graph
     public_ip = graph.one("aws:ec2/eip:Eip", "dev-control-plane-api").state["publicIp"]
     assert public_ip in node.inputs["userData"]
     assert graph.exports["controlPlaneEndpoint"] == f"https://{public_ip}:6443"
+
+
+@EVERY_STACK
+def test_preview_plans_exactly_the_resources_up_creates(render_graph: RenderGraph, stack: str) -> None:
+    up = {r.urn for r in render_graph(stack).resources}
+    preview = {r.urn for r in render_graph(stack, preview=True).resources}
+    assert preview == up
+
+
+def test_same_config_gives_byte_identical_inputs() -> None:
+    # Fresh runs (not the session cache): nothing may depend on time, randomness or set order,
+    # or `pulumi up` would never converge.
+    first, second = (run_program("k8s-1-35", preview=False) for _ in range(2))
+    assert [(r.urn, r.inputs) for r in first.resources] == [(r.urn, r.inputs) for r in second.resources]
