@@ -31,3 +31,8 @@ unit: $(STAMP)
 	$(PY) -m pytest
 
 test: lint unit
+
+# Benchmarks and cost model (several minutes; fresh interpreters): prints and writes build/bench/report.md.
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m tools.bench $(BENCH_ARGS)

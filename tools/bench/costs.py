@@ -1,0 +1,138 @@
+"""Monthly cost of what a captured graph creates, from the price table in `tools.bench.data`.
+
+`inventory` reads the billable things out of a graph (works on preview graphs: subnets and
+instances are linked through property dependencies, not IDs). `monthly` prices an inventory;
+`as_eks` is the same cluster with the control-plane node replaced by the EKS fee. Data transfer
+(including NAT data processing) is excluded everywhere.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from tools.bench.data import HOURS_PER_MONTH, PRICES, Price
+from tools.offline.capture import Graph, ResourceRecord
+
+INSTANCE = "aws:ec2/instance:Instance"
+SUBNET = "aws:ec2/subnet:Subnet"
+EIP = "aws:ec2/eip:Eip"
+EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+CONTROL_PLANE = "k8sdualstack:nodes:ControlPlane"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    instance_type: str
+    volume_gib: float
+    auto_public_ipv4: bool
+    """Keeps the public IPv4 its subnet assigns at launch (an associated Elastic IP replaces it)."""
+    control_plane: bool
+
+
+@dataclass(frozen=True)
+class Inventory:
+    nodes: tuple[Node, ...]
+    elastic_ips: int
+    control_plane_elastic_ips: int
+    nat_gateways: int
+    eks_clusters: int = 0
+
+    @property
+    def public_ipv4(self) -> int:
+        return self.elastic_ips + sum(node.auto_public_ipv4 for node in self.nodes)
+
+
+@dataclass(frozen=True)
+class CostLine:
+    item: str
+    quantity: float
+    unit: str
+    monthly_usd: float
+
+
+class MissingPriceError(KeyError):
+    pass
+
+
+def _under_control_plane(graph: Graph, record: ResourceRecord) -> bool:
+    return any(ancestor.type == CONTROL_PLANE for ancestor in graph.ancestors(record))
+
+
+def _dependency(record: ResourceRecord, key: str) -> str | None:
+    urns = record.property_dependencies.get(key, ())
+    return urns[0] if len(urns) == 1 else None
+
+
+def inventory(graph: Graph) -> Inventory:
+    subnets_public = {record.urn: bool(record.inputs.get("mapPublicIpOnLaunch")) for record in graph.by_type(SUBNET)}
+    with_eip = {_dependency(record, "instanceId") for record in graph.by_type(EIP_ASSOCIATION)}
+    nodes = []
+    for record in graph.by_type(INSTANCE):
+        root = record.inputs.get("rootBlockDevice") or {}
+        if "volumeSize" not in root:
+            raise ValueError(f"{record.name}: no rootBlockDevice.volumeSize, the root volume size is unknown")
+        explicit = record.inputs.get("associatePublicIpAddress")
+        public = bool(explicit) if explicit is not None else subnets_public.get(
+            _dependency(record, "subnetId") or "", False)
+        nodes.append(Node(
+            name=record.name,
+            instance_type=str(record.inputs["instanceType"]),
+            volume_gib=float(root["volumeSize"]),
+            auto_public_ipv4=public and record.urn not in with_eip,
+            control_plane=_under_control_plane(graph, record),
+        ))
+    eips = graph.by_type(EIP)
+    return Inventory(
+        nodes=tuple(sorted(nodes, key=lambda node: node.name)),
+        elastic_ips=len(eips),
+        control_plane_elastic_ips=sum(_under_control_plane(graph, record) for record in eips),
+        nat_gateways=len(graph.by_type(NAT_GATEWAY)),
+    )
+
+
+def as_eks(inv: Inventory) -> Inventory:
+    """The same workers on EKS: no control-plane node or its Elastic IP, one EKS cluster fee."""
+    return replace(
+        inv,
+        nodes=tuple(node for node in inv.nodes if not node.control_plane),
+        elastic_ips=inv.elastic_ips - inv.control_plane_elastic_ips,
+        control_plane_elastic_ips=0,
+        eks_clusters=inv.eks_clusters + 1,
+    )
+
+
+def _price(prices: Mapping[str, Price], key: str) -> float:
+    try:
+        return prices[key].usd
+    except KeyError:
+        raise MissingPriceError(f"no price {key!r} in the table; known: {sorted(prices)}") from None
+
+
+def monthly(inv: Inventory, prices: Mapping[str, Price] = PRICES, hours: float = HOURS_PER_MONTH) -> list[CostLine]:
+    """One line per billable item with a non-zero quantity, in USD per month."""
+    lines = []
+    for instance_type, count in sorted(Counter(node.instance_type for node in inv.nodes).items()):
+        hourly = _price(prices, f"instance:{instance_type}")
+        lines.append(CostLine(f"EC2 {instance_type}", count, "instances", count * hourly * hours))
+    gib = sum(node.volume_gib for node in inv.nodes)
+    hourly_items = (
+        ("public IPv4 addresses", inv.public_ipv4, "addresses", "public-ipv4"),
+        ("NAT gateways (hourly, data excluded)", inv.nat_gateways, "gateways", "nat-gateway"),
+        ("EKS control plane", inv.eks_clusters, "clusters", "eks-control-plane"),
+    )
+    if gib:
+        lines.append(CostLine("EBS gp3 root volumes", gib, "GiB", gib * _price(prices, "ebs:gp3")))
+    lines += [
+        CostLine(item, quantity, unit, quantity * _price(prices, key) * hours)
+        for item, quantity, unit, key in hourly_items
+        if quantity
+    ]
+    return lines
+
+
+def total(lines: list[CostLine]) -> float:
+    return sum(line.monthly_usd for line in lines)

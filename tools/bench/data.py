@@ -1,0 +1,178 @@
+"""Data tables of the benchmark: creation times per resource type and us-east-1 prices.
+
+Every row carries its basis and source. Nothing here was measured against AWS (this project has
+no cloud account): a `basis` of "estimate" is a reasoned guess, "code" is read from this
+repository, "documented" is a number stated by the cited page. Prices were NOT re-checked live
+(no internet when written); they are the values given in the project's brief and reference
+notes, attributed to the AWS pricing page that publishes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PRICE_DATE = "2026-11-26"
+PRICE_NOTE = (
+    f"us-east-1 on-demand list prices as used on {PRICE_DATE}; taken from the project's brief and "
+    "reference notes and attributed to the AWS pages below - NOT re-checked live (no internet)."
+)
+HOURS_PER_MONTH = 730.0
+HOURS_SOURCE = "AWS Pricing Calculator convention: 730 hours per month (https://calculator.aws/)"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One timed step of creating a resource."""
+
+    key: str
+    seconds: float
+    basis: str
+    """"estimate", "code" or "documented" - never "measured" without a measurement."""
+    source: str
+
+
+@dataclass(frozen=True)
+class Price:
+    key: str
+    usd: float
+    unit: str
+    source: str
+
+
+_EC2_API = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/"
+_EST_API = "estimate: one or two synchronous EC2 API calls plus the provider's read-back"
+
+STEPS: tuple[Step, ...] = (
+    Step("vpc", 5, "estimate", "CreateVpc, then the provider waits for the Amazon IPv6 /56 to be "
+         f"`associated` and sets the DNS attributes ({_EC2_API}API_CreateVpc.html)"),
+    Step("subnet", 3, "estimate", f"{_EST_API}: CreateSubnet + ModifySubnetAttribute for IPv6/DNS flags"),
+    Step("internet-gateway", 3, "estimate", f"{_EST_API}: create + attach"),
+    Step("egress-only-gateway", 2, "estimate", _EST_API),
+    Step("route-table", 2, "estimate", _EST_API),
+    Step("route", 1, "estimate", _EST_API),
+    Step("route-table-association", 1, "estimate", _EST_API),
+    Step("security-group", 3, "estimate", f"{_EST_API}: create + revoke the default egress rule"),
+    Step("security-group-rule", 1, "estimate", _EST_API),
+    Step("elastic-ip", 1, "estimate", _EST_API),
+    Step("eip-association", 2, "estimate", _EST_API),
+    Step("nat-gateway", 120, "estimate", "the provider waits for `available`; AWS documents the "
+         "pending/available states but no duration (https://docs.aws.amazon.com/vpc/latest/userguide/"
+         "nat-gateway-working-with.html); 1-3 min is the commonly reported range"),
+    Step("iam-role", 2, "estimate", "one IAM API call"),
+    Step("iam-policy", 1, "estimate", "one IAM API call"),
+    Step("instance-profile", 10, "estimate", "create + add role; IAM is eventually consistent "
+         "(https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html) and RunInstances "
+         "rejects a profile that has not propagated, so providers retry; ~10 s assumed"),
+    Step("ssm-parameter", 1, "estimate", "one PutParameter call (https://docs.aws.amazon.com/systems-manager/"
+         "latest/APIReference/API_PutParameter.html)"),
+    Step("local-key", 1, "estimate", "pulumi-tls generates an RSA-2048 key locally (Go crypto, well under 1 s)"),
+    Step("local-cert", 0.5, "estimate", "pulumi-tls signs locally"),
+    Step("local-random", 0.2, "estimate", "pulumi-random, local"),
+    Step("instance-running", 30, "estimate", "RunInstances, then the provider waits for `running` "
+         "(https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html gives the "
+         "states, not a duration); 10-40 s is typical for a t3"),
+    Step("os-boot", 45, "estimate", "kernel + systemd + cloud-init until `runcmd` on an Ubuntu cloud image; "
+         "`cloud-init analyze show` (https://cloudinit.readthedocs.io/en/latest/reference/cli.html) "
+         "measures it on a real node"),
+    Step("node-packages", 60, "estimate", "cloud-init `package_update` + 9 apt packages incl. containerd "
+         "(components/render/cloudinit.py PACKAGES) from the regional Ubuntu mirror"),
+    Step("node-binaries", 15, "estimate", "kubeadm, kubelet, kubectl (~150 MB) from dl.k8s.io + sha256 "
+         "checks, crictl from GitHub (components/render/scripts.py)"),
+    Step("kubeadm-init", 75, "estimate", "image pull of the control-plane images + static pods healthy; "
+         "kubeadm waits up to 4m0s (a timeout, not a typical time: https://kubernetes.io/docs/reference/"
+         "setup-tools/kubeadm/kubeadm-init/)"),
+    Step("readyz-poll", 5, "code", "components/readiness.py POLL_INTERVAL_SECONDS = 10: on average half an "
+         "interval after the API server is ready"),
+    Step("k8s-provider", 1, "estimate", "provider configuration only, no cloud call"),
+    Step("k8s-object", 1, "estimate", "one API request; pulumi-kubernetes has no await logic for Secrets, "
+         "ConfigMaps, ServiceAccounts, RBAC or Namespaces (https://www.pulumi.com/blog/"
+         "improving-kubernetes-management-with-pulumis-await-logic/)"),
+    Step("k8s-service", 2, "estimate", "pulumi-kubernetes awaits a Service's endpoints (https://www.pulumi.com/"
+         "registry/packages/kubernetes/api-docs/core/v1/service/); its pods are already Ready"),
+    Step("ccm-daemonset", 40, "estimate", "pulumi-kubernetes awaits DaemonSet rollout (https://github.com/"
+         "pulumi/pulumi-kubernetes/pull/2953): CCM image pull + start on the control plane"),
+    Step("cilium-release", 150, "estimate", "Helm install with Pulumi's await (Release waits unless skipAwait, "
+         "https://www.pulumi.com/registry/packages/kubernetes/api-docs/helm/v3/release/): cilium agent "
+         "(~200 MB image) and operator Ready"),
+    Step("smoke-deployment", 60, "estimate", "awaits Ready pods, which need a Ready worker: kubeadm join after "
+         "the API server answers, Cilium on it, the CCM's uninitialized taint removed, then the kuard pull "
+         "- runtime waits that are not edges of the graph"),
+)
+
+STEP_BY_KEY = {step.key: step for step in STEPS}
+
+READINESS_GATE = ("os-boot", "node-packages", "node-binaries", "kubeadm-init", "readyz-poll")
+"""The gate starts when the control-plane instance is `running` and ends when /readyz answers."""
+
+TYPE_STEPS: dict[str, tuple[str, ...]] = {
+    "aws:ec2/vpc:Vpc": ("vpc",),
+    "aws:ec2/subnet:Subnet": ("subnet",),
+    "aws:ec2/internetGateway:InternetGateway": ("internet-gateway",),
+    "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway": ("egress-only-gateway",),
+    "aws:ec2/routeTable:RouteTable": ("route-table",),
+    "aws:ec2/route:Route": ("route",),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("route-table-association",),
+    "aws:ec2/securityGroup:SecurityGroup": ("security-group",),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("security-group-rule",),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ("security-group-rule",),
+    "aws:ec2/eip:Eip": ("elastic-ip",),
+    "aws:ec2/eipAssociation:EipAssociation": ("eip-association",),
+    "aws:ec2/natGateway:NatGateway": ("nat-gateway",),
+    "aws:ec2/instance:Instance": ("instance-running",),
+    "aws:iam/role:Role": ("iam-role",),
+    "aws:iam/rolePolicy:RolePolicy": ("iam-policy",),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam-policy",),
+    "aws:iam/instanceProfile:InstanceProfile": ("instance-profile",),
+    "aws:ssm/parameter:Parameter": ("ssm-parameter",),
+    "tls:index/privateKey:PrivateKey": ("local-key",),
+    "tls:index/selfSignedCert:SelfSignedCert": ("local-cert",),
+    "tls:index/certRequest:CertRequest": ("local-cert",),
+    "tls:index/locallySignedCert:LocallySignedCert": ("local-cert",),
+    "random:index/randomString:RandomString": ("local-random",),
+    "pulumi-python:dynamic:Resource": READINESS_GATE,
+    "pulumi:providers:kubernetes": ("k8s-provider",),
+    "kubernetes:core/v1:Namespace": ("k8s-object",),
+    "kubernetes:core/v1:Secret": ("k8s-object",),
+    "kubernetes:core/v1:ConfigMap": ("k8s-object",),
+    "kubernetes:core/v1:ServiceAccount": ("k8s-object",),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": ("k8s-object",),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": ("k8s-object",),
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": ("k8s-object",),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": ("k8s-object",),
+    "kubernetes:core/v1:Service": ("k8s-service",),
+    "kubernetes:apps/v1:DaemonSet": ("ccm-daemonset",),
+    "kubernetes:helm.sh/v3:Release": ("cilium-release",),
+    "kubernetes:apps/v1:Deployment": ("smoke-deployment",),
+}
+
+PARALLELISM_NOTE = (
+    "Pulumi runs independent operations concurrently; `pulumi up --parallel` defaults to unbounded "
+    "(https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/), so the modelled duration is the critical "
+    "path. Not modelled: EC2 API throttling (https://docs.aws.amazon.com/ec2/latest/devguide/"
+    "ec2-api-throttling.html), plugin start-up and program evaluation (section 1)."
+)
+
+
+def type_seconds(type_token: str) -> float | None:
+    """Modelled creation time of one resource of this type; None when the table has no row."""
+    keys = TYPE_STEPS.get(type_token)
+    return None if keys is None else sum(STEP_BY_KEY[key].seconds for key in keys)
+
+
+_EC2_PRICING = "https://aws.amazon.com/ec2/pricing/on-demand/"
+_VPC_PRICING = "https://aws.amazon.com/vpc/pricing/"
+
+PRICES: dict[str, Price] = {
+    price.key: price
+    for price in (
+        Price("instance:t3.medium", 0.0416, "USD per hour", f"{_EC2_PRICING} (Linux, us-east-1)"),
+        Price("ebs:gp3", 0.08, "USD per GB-month", "https://aws.amazon.com/ebs/pricing/ (gp3 storage; the "
+              "included 3,000 IOPS / 125 MB/s baseline is all these root volumes use)"),
+        Price("public-ipv4", 0.005, "USD per address-hour", f"{_VPC_PRICING} (in-use and idle public IPv4, "
+              "since 2024-02-01)"),
+        Price("nat-gateway", 0.045, "USD per hour", _VPC_PRICING),
+        Price("nat-gateway-data", 0.045, "USD per GB processed", f"{_VPC_PRICING} (not in the totals)"),
+        Price("eks-control-plane", 0.10, "USD per cluster-hour", "https://aws.amazon.com/eks/pricing/ "
+              "(standard support; a version in extended support is $0.60/h)"),
+    )
+}
