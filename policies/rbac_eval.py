@@ -22,6 +22,14 @@ EXTENSION_APISERVER_AUTHENTICATION_READER: Manifest = {
         "resourceNames": ["extension-apiserver-authentication"],
     }],
 }
+# Built in too; a binding to it grants every verb on every resource.
+CLUSTER_ADMIN: Manifest = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRole",
+    "metadata": {"name": "cluster-admin"},
+    "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+}
+BUILTIN_ROLES: tuple[Manifest, ...] = (EXTENSION_APISERVER_AUTHENTICATION_READER, CLUSTER_ADMIN)
 
 
 @dataclass(frozen=True)
@@ -93,19 +101,45 @@ def _role_rules(objects: list[Manifest], kind: str, name: str, namespace: str | 
     return []
 
 
-def allowed(objects: Iterable[Manifest], account: ServiceAccount, request: Request) -> bool:
-    """Whether any binding among `objects` grants `request` to `account`."""
-    everything = [*objects, EXTENSION_APISERVER_AUTHENTICATION_READER]
+@dataclass(frozen=True)
+class Grant:
+    """What one binding grants: its role's rules, in one namespace or (None) in every namespace."""
+
+    binding: Manifest
+    namespace: str | None
+    rules: list[Mapping[str, Any]]
+
+    @property
+    def subjects(self) -> list[Mapping[str, Any]]:
+        return list(self.binding.get("subjects") or [])
+
+    def binds(self, account: ServiceAccount) -> bool:
+        return _binds(self.binding, account)
+
+
+def grants(objects: Iterable[Manifest]) -> list[Grant]:
+    """Every RoleBinding / ClusterRoleBinding among `objects` with the rules it grants (built-in roles included)."""
+    everything = [*objects, *BUILTIN_ROLES]
+    found = []
     for binding in everything:
         kind = binding.get("kind")
-        if kind not in ("ClusterRoleBinding", "RoleBinding") or not _binds(binding, account):
+        if kind not in ("ClusterRoleBinding", "RoleBinding"):
             continue
-        namespace = (binding.get("metadata") or {}).get("namespace")
-        if kind == "RoleBinding" and request.namespace != namespace:
-            continue  # a RoleBinding grants only inside its own namespace
+        namespace = (binding.get("metadata") or {}).get("namespace") if kind == "RoleBinding" else None
         ref = binding.get("roleRef") or {}
-        rules = _role_rules(everything, ref.get("kind", ""), ref.get("name", ""), namespace)
-        if any(rule_allows(rule, request) for rule in rules):
+        found.append(Grant(binding, namespace, _role_rules(everything, ref.get("kind", ""), ref.get("name", ""),
+                                                           namespace)))
+    return found
+
+
+def allowed(objects: Iterable[Manifest], account: ServiceAccount, request: Request) -> bool:
+    """Whether any binding among `objects` grants `request` to `account`."""
+    for grant in grants(objects):
+        if not grant.binds(account):
+            continue
+        if grant.namespace is not None and request.namespace != grant.namespace:
+            continue  # a RoleBinding grants only inside its own namespace
+        if any(rule_allows(rule, request) for rule in grant.rules):
             return True
     return False
 
