@@ -122,7 +122,9 @@ def _cache_dir(bin_root: Path, module: Path, ldflags: str, go_version: str) -> P
     return bin_root / f"{module.name}-{digest.hexdigest()[:12]}"
 
 
-def _build(module: Path, packages: dict[str, str], version: str, bin_root: Path, env: dict[str, str]) -> dict[str, Path]:
+def _build(
+    module: Path, packages: dict[str, str], version: str, bin_root: Path, env: dict[str, str]
+) -> dict[str, Path]:
     """`go build` each upstream main package of `module` (name -> import path) once."""
     ldflags = _version_ldflags(version)
     out_dir = _cache_dir(bin_root, module, ldflags, _go_version(env))

@@ -1,0 +1,462 @@
+"""End to end against the real binaries: etcd, kube-apiserver and the AWS CCM on loopback, moto as EC2.
+
+    python -m e2e.run [--stack k8s-1-35] [--case NAME ...] [--ccm-seconds 90]
+
+For the newest buildable release the program's stack is run under the mock engine; moto is
+seeded from that graph by tools/aws_replay.py (VPC, subnets, cluster-tagged security groups,
+instances with IPv4 and IPv6 addresses). Each case then gets a fresh etcd + kube-apiserver with
+the program's PKI and the aggregation flags of its kubeadm configuration, the program's Secrets,
+ConfigMap and RBAC, Node objects registered as the kubelet would, and the CCM as a local process
+with the DaemonSet's arguments. `build/e2e/report.json` records each case with the Node objects
+read back from the API server and the path of the full CCM log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ipaddress
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from components.render.ccm_manifests import (
+    CLIENT_CA_FILE,
+    CLIENT_CA_SECRET,
+    CLOUD_CONFIG_FILE,
+    CLOUD_CONFIG_MAP,
+    MOUNTS,
+    REQUESTHEADER_CA_FILE,
+    REQUESTHEADER_CA_SECRET,
+    UNINITIALIZED_TAINT,
+)
+from components.render.cloud_config import ServiceOverride, render_cloud_config
+from components.render.kubeadm import NODE_IPV4, NODE_IPV6, kubelet_node_ip_expression, placeholder
+from components.render.rbac import NAMESPACE, SERVICE_ACCOUNT
+from components.settings import IpFamily, parse_settings
+from components.versions import NodeIpMode, Release
+from e2e import field_report
+from e2e.build import BUILDS, UNBUILDABLE, Binaries, build
+from e2e.cluster import (
+    ControlPlane,
+    ControlPlaneConfig,
+    ccm_daemonset_args,
+    control_plane_config,
+    iter_objects,
+    program_cloud_config,
+    program_objects,
+    remap_mounts,
+    start_control_plane,
+)
+from e2e.imds import InstanceIdentity, MetadataServer
+from e2e.kube import ApiError, Kube, write_token_kubeconfig
+from e2e.pki import write_control_plane_pki
+from e2e.procs import Process, free_port, stop_all, wait_for
+from tools import aws_replay
+from tools.offline.capture import Graph
+from tools.offline.engine import run_program
+from tools.offline.stackfiles import stack_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = REPO_ROOT / "build" / "e2e"
+PROVIDED_NODE_IP = "alpha.kubernetes.io/provided-node-ip"
+FORBIDDEN = re.compile(r"\bforbidden\b", re.IGNORECASE)
+MISSING_CA = "missing content for CA bundle"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    expect: str
+    """"pass": our setup initialises every node; "fail": the field report's failure appears."""
+    description: str
+    field_report_rbac: bool = False
+    aggregation_layer: bool = True
+    field_report_ccm_flags: bool = False
+    node_ip_families: tuple[IpFamily, ...] | None = None
+    """Override of the cloud config's NodeIPFamilies (None: the program's)."""
+    node_ip_mode: NodeIpMode | None = None
+    """Override of the release row's kubelet --node-ip mode (None: the program's)."""
+    failure: re.Pattern[str] | None = None
+    """The log line of the field report's failure that a negative case must show."""
+
+
+def cases(release: Release) -> list[Case]:
+    return [
+        Case(
+            name=f"positive-{release.minor}", expect="pass",
+            description="the program's PKI, aggregation flags, Secrets, ConfigMap, RBAC, DaemonSet args, "
+                        "cloud config and --node-ip mode",
+        ),
+        Case(
+            name="negative-rbac-v1.20", expect="fail",
+            description="the field report's RBAC: cloud-provider-aws v1.20's ClusterRole (serviceaccounts "
+                        "create only, no serviceaccounts/token) instead of the program's roles",
+            field_report_rbac=True,
+            failure=re.compile(r'is forbidden: User "system:serviceaccount:kube-system:cloud-controller-manager"'
+                               r' cannot \w+ resource "serviceaccounts'),
+        ),
+        Case(
+            name="negative-no-requestheader-flags", expect="fail",
+            description="the field report's API server without the requestheader/proxy-client flags, and its "
+                        "CCM flags (no --client-ca-file, no --requestheader-*): the CCM reads the CAs from "
+                        "extension-apiserver-authentication",
+            aggregation_layer=False, field_report_ccm_flags=True,
+            failure=re.compile(re.escape(
+                'missing content for CA bundle "client-ca::kube-system::extension-apiserver-authentication::'
+                'requestheader-client-ca-file"')),
+        ),
+        Case(
+            name="negative-ipv6-node-ip-without-ipv6-family", expect="fail",
+            description="the field report's scenario 2: kubelet --node-ip=<IPv6> with NodeIPFamilies = ipv4 "
+                        "only (the CCM's default), so the CCM reports no IPv6 address",
+            node_ip_families=(IpFamily.IPV4,), node_ip_mode=NodeIpMode.IPV6,
+            failure=re.compile(r"failed to get node modifiers from cloud provider: provided node ip for node "
+                               r'"[^"]+" is not valid: failed to get node address from cloud provider that '
+                               r"matches ip"),
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Instance:
+    program_name: str
+    instance_id: str
+    node_name: str
+    availability_zone: str
+    ipv4: str
+    ipv6: str
+    mac: str
+    vpc_id: str
+    subnet_id: str
+
+
+@dataclass
+class Environment:
+    graph: Graph
+    release: Release
+    binaries: Binaries
+    cluster_name: str
+    region: str
+    zone: str
+    ip_families: tuple[IpFamily, IpFamily]
+    config: ControlPlaneConfig
+    objects: list[dict[str, Any]]
+    cloud_config: str
+    moto_url: str
+    imds_url: str
+    instances: list[Instance]
+    private_dir: Path
+    log_root: Path
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seed_moto(graph: Graph, moto_url: str, region: str) -> list[Instance]:
+    """Replay the program's network, IAM and instances into moto (tools/aws_replay.py)."""
+    result = aws_replay.replay(graph, moto_url, include_instances=True)
+    if result.failures:
+        failures = [(call.name, call.operation, call.error) for call in result.failures]
+        raise RuntimeError(f"replay into moto failed: {failures}")
+    ids = {name.rsplit("::", 1)[-1]: info.instance_id for name, info in result.instances.items()}
+    ec2 = boto3.client("ec2", region_name=region, endpoint_url=moto_url, **_boto_credentials())
+    instances = []
+    for program_name, instance_id in sorted(ids.items()):
+        described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        interface = sorted(described["NetworkInterfaces"], key=lambda eni: eni["Attachment"]["DeviceIndex"])[0]
+        ipv6 = [address["Ipv6Address"] for address in interface.get("Ipv6Addresses", [])]
+        if not ipv6:
+            raise RuntimeError(f"moto instance {instance_id} ({program_name}) has no IPv6 address")
+        instances.append(Instance(
+            program_name=program_name, instance_id=instance_id, node_name=described["PrivateDnsName"],
+            availability_zone=described["Placement"]["AvailabilityZone"], ipv4=described["PrivateIpAddress"],
+            ipv6=ipv6[0], mac=interface["MacAddress"], vpc_id=described["VpcId"], subnet_id=described["SubnetId"],
+        ))
+    return instances
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {"aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+
+
+def _node_ip(expression: str | None, instance: Instance) -> str | None:
+    if expression is None:
+        return None
+    return expression.replace(placeholder(NODE_IPV4), instance.ipv4).replace(placeholder(NODE_IPV6), instance.ipv6)
+
+
+def node_manifest(instance: Instance, node_ip: str | None) -> dict[str, Any]:
+    """A Node as kubelet --cloud-provider=external registers it (addresses are the CCM's to set)."""
+    metadata: dict[str, Any] = {
+        "name": instance.node_name,
+        "labels": {"kubernetes.io/hostname": instance.node_name, "kubernetes.io/os": "linux",
+                   "kubernetes.io/arch": "amd64"},
+    }
+    if node_ip is not None:
+        metadata["annotations"] = {PROVIDED_NODE_IP: node_ip}
+    return {"apiVersion": "v1", "kind": "Node", "metadata": metadata,
+            "spec": {"taints": [{"key": UNINITIALIZED_TAINT, "value": "true", "effect": "NoSchedule"}]}}
+
+
+def _mount_files(admin: Kube, mount_dir: Path, overrides_text: str) -> None:
+    """What the kubelet would project into the pod: the Secrets and ConfigMap as the API server holds them."""
+    def secret(name: str, key: str) -> str:
+        data = admin.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}")["data"][key]
+        return base64.b64decode(data).decode()
+
+    config_map = admin.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/{CLOUD_CONFIG_MAP}")["data"]
+    contents = {
+        "client-ca": (CLIENT_CA_FILE, secret(CLIENT_CA_SECRET, CLIENT_CA_FILE)),
+        "requestheader-ca": (REQUESTHEADER_CA_FILE, secret(REQUESTHEADER_CA_SECRET, REQUESTHEADER_CA_FILE)),
+        "cloud-config": (CLOUD_CONFIG_FILE, config_map[CLOUD_CONFIG_FILE] + overrides_text),
+    }
+    for mount in MOUNTS:
+        file_name, text = contents[mount.volume]
+        directory = mount_dir / mount.directory.rsplit("/", 1)[-1]
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / file_name).write_text(text)
+
+
+def _service_overrides_text(env: Environment, families: tuple[IpFamily, ...]) -> tuple[str, str]:
+    """(the cloud config without overrides, the [ServiceOverride] sections pointing EC2 at moto)."""
+    common = {"cluster_name": env.cluster_name, "zone": env.zone, "region": env.region, "ip_families": families}
+    base = render_cloud_config(env.release, **common)  # type: ignore[arg-type]
+    full = render_cloud_config(env.release, **common,  # type: ignore[arg-type]
+                               service_overrides=[ServiceOverride("EC2", env.region, env.moto_url, env.region)])
+    if not full.startswith(base):
+        raise AssertionError("the service overrides are not an appendix of the cloud config")
+    return base, full[len(base):]
+
+
+def ccm_command(env: Environment, case: Case, mount_dir: Path, kubeconfig: Path) -> list[str]:
+    args = remap_mounts(ccm_daemonset_args(env.objects), mount_dir)
+    if case.field_report_ccm_flags:
+        args = [arg for arg in args if not arg.startswith(
+            ("--client-ca-file=", "--requestheader-client-ca-file=", "--requestheader-allowed-names="))]
+    # Loopback only, on a free port; the pod's in-cluster identity through a kubeconfig.
+    args = [arg for arg in args if not arg.startswith("--secure-port=")]
+    return [str(env.binaries.ccm), *args, f"--secure-port={free_port()}", "--bind-address=127.0.0.1",
+            f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}"]
+
+
+def _is_initialised(node: dict[str, Any]) -> bool:
+    taints = node.get("spec", {}).get("taints") or []
+    return bool(node.get("spec", {}).get("providerID")) and not any(t["key"] == UNINITIALIZED_TAINT for t in taints)
+
+
+def check_positive(log: str, nodes: list[dict[str, Any]], instances: list[Instance],
+                   families: tuple[IpFamily, IpFamily]) -> list[str]:
+    """Every problem a positive case has; empty when it passed."""
+    problems = []
+    if FORBIDDEN.search(log):
+        problems.append("CCM log contains 'forbidden'")
+    if MISSING_CA in log:
+        problems.append(f"CCM log contains {MISSING_CA!r}")
+    by_name = {node["metadata"]["name"]: node for node in nodes}
+    for instance in instances:
+        node = by_name.get(instance.node_name)
+        if node is None:
+            problems.append(f"node {instance.node_name} missing")
+            continue
+        taints = [t["key"] for t in node.get("spec", {}).get("taints") or []]
+        if UNINITIALIZED_TAINT in taints:
+            problems.append(f"{instance.node_name}: still tainted {UNINITIALIZED_TAINT}")
+        expected_id = f"aws:///{instance.availability_zone}/{instance.instance_id}"
+        if node.get("spec", {}).get("providerID") != expected_id:
+            problems.append(f"{instance.node_name}: providerID {node.get('spec', {}).get('providerID')!r} "
+                            f"!= {expected_id!r}")
+        internal = [a["address"] for a in node.get("status", {}).get("addresses", []) if a["type"] == "InternalIP"]
+        by_family = {IpFamily.IPV4: instance.ipv4, IpFamily.IPV6: instance.ipv6}
+        expected = [by_family[family] for family in families]
+        got_families = [IpFamily.IPV4 if ipaddress.ip_address(a).version == 4 else IpFamily.IPV6 for a in internal]
+        if internal != expected:
+            problems.append(f"{instance.node_name}: InternalIPs {internal} ({[f.value for f in got_families]}) "
+                            f"!= {expected} ({[f.value for f in families]})")
+    return problems
+
+
+def _apply(admin: Kube, manifests: list[dict[str, Any]]) -> None:
+    for manifest in manifests:
+        try:
+            admin.create(manifest)
+        except ApiError as error:
+            raise RuntimeError(f"applying {manifest['kind']} {manifest['metadata']['name']}: {error}") from None
+
+
+def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]:
+    log_dir = env.log_root / case.name
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{case.name}-", dir=env.private_dir))
+    families = case.node_ip_families or env.ip_families
+    advertise = "::1" if env.ip_families[0] is IpFamily.IPV6 else "127.0.0.1"
+    started = time.monotonic()
+    binaries = {"etcd": env.binaries.etcd, "kube-apiserver": env.binaries.kube_apiserver}
+    plane: ControlPlane = start_control_plane(
+        binaries, config=env.config, pki_dir=env.private_dir / "pki", work_dir=work, log_dir=log_dir,
+        advertise_address=advertise, aggregation_layer=case.aggregation_layer)
+    ccm: Process | None = None
+    try:
+        admin = plane.admin
+        authentication = admin.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/extension-apiserver-authentication")
+        base_config, overrides_text = _service_overrides_text(env, families)
+        data_objects = list(iter_objects(env.objects, {"Secret", "ConfigMap"}))
+        if case.node_ip_families is not None:
+            data_objects = [field_report.with_cloud_config(m, base_config) if m["kind"] == "ConfigMap" else m
+                            for m in data_objects]
+        elif base_config != env.cloud_config:
+            raise AssertionError("render_cloud_config does not reproduce the program's cloud config")
+        rbac = (field_report.rbac_v1_20() if case.field_report_rbac else
+                list(iter_objects(env.objects, {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+                                                "RoleBinding"})))
+        _apply(admin, data_objects + rbac)
+
+        mount_dir = work / "mount"
+        _mount_files(admin, mount_dir, overrides_text)
+        token = admin.service_account_token(NAMESPACE, SERVICE_ACCOUNT)
+        kubeconfig = work / "ccm.kubeconfig"
+        write_token_kubeconfig(kubeconfig, plane.server, env.private_dir / "pki" / "ca.crt",
+                               f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}", token)
+
+        node_ip_expression = (env.config.node_ip_expression if case.node_ip_mode is None
+                              else kubelet_node_ip_expression(case.node_ip_mode, env.ip_families))
+        _apply(admin, [node_manifest(instance, _node_ip(node_ip_expression, instance)) for instance in env.instances])
+
+        command = ccm_command(env, case, mount_dir, kubeconfig)
+        ccm_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), **DUMMY_CREDENTIALS,
+                   "AWS_EC2_METADATA_SERVICE_ENDPOINT": env.imds_url, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv4",
+                   "NO_PROXY": "*"}
+        ccm_log = log_dir / "ccm.log"
+        ccm = Process("aws-cloud-controller-manager", command, ccm_log, ccm_env)
+
+        def finished() -> bool | None:
+            log = ccm.log_text() if ccm else ""
+            if case.failure is not None:
+                return True if case.failure.search(log) else None
+            nodes = admin.get("/api/v1/nodes")["items"]
+            return True if nodes and all(_is_initialised(node) for node in nodes) else None
+
+        outcome = "condition met"
+        try:
+            wait_for(f"case {case.name}", finished, ccm_seconds, interval=1, alive=ccm)
+            time.sleep(5)  # let late errors (or their absence) show in the log
+        except TimeoutError as error:
+            outcome = str(error)
+        exit_code = ccm.exited()
+        ccm.stop()
+        nodes = [admin.get(f"/api/v1/nodes/{instance.node_name}") for instance in env.instances]
+        log = ccm.log_text()
+        if case.failure is None:
+            problems = check_positive(log, nodes, env.instances, env.ip_families)
+            passed = not problems
+            decisive = [line for line in log.splitlines() if "Successfully initialized node" in line
+                        or "forbidden" in line.lower() or MISSING_CA in line][:10]
+        else:
+            matches = [line for line in log.splitlines() if case.failure.search(line)]
+            problems = [] if matches else [f"the expected failure /{case.failure.pattern}/ is not in the CCM log"]
+            passed = bool(matches)
+            decisive = matches[:3]
+        return {
+            "name": case.name, "expect": case.expect, "passed": passed, "description": case.description,
+            "ccm_log": str(ccm_log), "api_server_log": str(log_dir / "kube-apiserver.log"),
+            "ccm_exit_code": exit_code, "wait_outcome": outcome, "seconds": round(time.monotonic() - started, 1),
+            "ccm_command": command, "problems": problems, "decisive_log_lines": decisive,
+            "extension_apiserver_authentication_keys": sorted(authentication.get("data", {})),
+            "nodes": nodes,
+        }
+    finally:
+        if ccm is not None:
+            ccm.stop()
+        plane.stop()
+
+
+def prepare(stack: str, private_dir: Path, log_root: Path) -> tuple[Environment, list[Process | MetadataServer]]:
+    settings = parse_settings(stack_config(stack), stack)
+    release = settings.release
+    cluster_name, region, families = settings.cluster_name, settings.region, settings.ip_families
+    binaries = build(release.minor)
+    graph = run_program(stack, preview=False)
+    config = control_plane_config(graph, cluster_name)
+    objects = program_objects(graph)
+    write_control_plane_pki(graph, cluster_name, private_dir / "pki")
+
+    moto_port = free_port()
+    moto = Process("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+                   log_root / "moto.log", {**os.environ, **DUMMY_CREDENTIALS})
+    moto_url = f"http://127.0.0.1:{moto_port}"
+    wait_for("moto", lambda: boto3.client("sts", region_name=region, endpoint_url=moto_url,
+                                          **_boto_credentials()).get_caller_identity(), 60, alive=moto)
+    instances = seed_moto(graph, moto_url, region)
+    control_plane = next(i for i in instances if i.program_name == f"{cluster_name}-control-plane-node")
+    imds = MetadataServer(InstanceIdentity(
+        instance_id=control_plane.instance_id, availability_zone=control_plane.availability_zone, region=region,
+        private_dns_name=control_plane.node_name, private_ipv4=control_plane.ipv4, mac=control_plane.mac,
+        vpc_id=control_plane.vpc_id, subnet_id=control_plane.subnet_id,
+    )).start()
+    env = Environment(
+        graph=graph, release=release, binaries=binaries, cluster_name=cluster_name, region=region,
+        zone=control_plane.availability_zone, ip_families=families, config=config, objects=objects,
+        cloud_config=program_cloud_config(graph), moto_url=moto_url, imds_url=imds.url, instances=instances,
+        private_dir=private_dir, log_root=log_root,
+    )
+    return env, [moto, imds]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="k8s-1-35")
+    parser.add_argument("--case", action="append", help="run only these cases (default: all)")
+    parser.add_argument("--ccm-seconds", type=float, default=90, help="bound of each CCM run")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir = Path(tempfile.mkdtemp(prefix="k8s-dualstack-e2e-"))
+    services: list[Process | MetadataServer] = []
+    report: dict[str, Any] = {"stack": args.stack, "cases": []}
+    try:
+        env, services = prepare(args.stack, private_dir, OUT_DIR)
+        report |= {
+            "release": env.release.minor, "kubernetes_version": env.binaries.kubernetes_version,
+            "ccm_version": env.binaries.ccm_version, "build_note": env.binaries.note,
+            "unbuildable_releases": UNBUILDABLE, "buildable_releases": sorted(BUILDS),
+            "instances": [instance.__dict__ for instance in env.instances],
+        }
+        for case in cases(env.release):
+            if args.case and case.name not in args.case:
+                continue
+            print(f"e2e: {case.name} (expect {case.expect}) ...", flush=True)
+            result = run_case(env, case, args.ccm_seconds)
+            report["cases"].append(result)
+            verdict = "ok" if result["passed"] else "NOT OK"
+            print(f"e2e: {case.name}: {verdict} in {result['seconds']}s; log {result['ccm_log']}", flush=True)
+            for line in result["decisive_log_lines"][:3]:
+                print(f"    {line[:240]}")
+            for problem in result["problems"]:
+                print(f"    problem: {problem}")
+    finally:
+        for service in services:
+            service.stop()
+        stop_all()
+        shutil.rmtree(private_dir, ignore_errors=True)
+        report["seconds"] = round(time.monotonic() - started, 1)
+        (OUT_DIR / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    passed = sum(1 for result in report["cases"] if result["passed"])
+    failed = len(report["cases"]) - passed
+    print(f"e2e: report {OUT_DIR / 'report.json'}")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and report["cases"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
