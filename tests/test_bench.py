@@ -35,6 +35,8 @@ def test_critical_path_takes_the_longest_chain_not_the_most_nodes() -> None:
     assert plan.finish["c"] == 3
     assert plan.slack("c", 1) == 7  # c could finish 7 s later without delaying the end
     assert plan.slack("slow", 10) == 0
+    assert plan.edge_slack(Edge("end", "c", D)) == 7
+    assert plan.edge_slack(Edge("end", "slow", X)) == 0
 
 
 def test_critical_path_of_independent_nodes_is_the_longest_one_and_ties_are_deterministic() -> None:
@@ -160,6 +162,7 @@ def test_monthly_cost_arithmetic() -> None:
     assert lines["EBS gp3 root volumes"] == pytest.approx(90 * 0.08)
     assert lines["public IPv4 addresses"] == pytest.approx(3 * 0.005 * HOURS)
     assert costs.total(costs.monthly(inv)) == pytest.approx(109.254)
+    assert [line.counted for line in costs.monthly(inv)] == ["3 instances", "90 GiB", "3 addresses"]
     eks = costs.monthly(costs.as_eks(inv))
     assert costs.total(eks) == pytest.approx(2 * 0.0416 * HOURS + 60 * 0.08 + 2 * 0.005 * HOURS + 0.10 * HOURS)
     nat = costs.monthly(costs.inventory(cluster(worker_subnet_public=False, nat=True)))

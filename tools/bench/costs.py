@@ -51,7 +51,15 @@ class CostLine:
     item: str
     quantity: float
     unit: str
+    """Singular ("instance", "GiB"); see `counted`."""
     monthly_usd: float
+
+    @property
+    def counted(self) -> str:
+        """"3 instances", "1 address", "90 GiB"."""
+        plural = self.quantity != 1 and self.unit != "GiB"
+        suffix = ("es" if self.unit.endswith("ss") else "s") if plural else ""
+        return f"{self.quantity:g} {self.unit}{suffix}"
 
 
 class MissingPriceError(KeyError):
@@ -117,12 +125,12 @@ def monthly(inv: Inventory, prices: Mapping[str, Price] = PRICES, hours: float =
     lines = []
     for instance_type, count in sorted(Counter(node.instance_type for node in inv.nodes).items()):
         hourly = _price(prices, f"instance:{instance_type}")
-        lines.append(CostLine(f"EC2 {instance_type}", count, "instances", count * hourly * hours))
+        lines.append(CostLine(f"EC2 {instance_type}", count, "instance", count * hourly * hours))
     gib = sum(node.volume_gib for node in inv.nodes)
     hourly_items = (
-        ("public IPv4 addresses", inv.public_ipv4, "addresses", "public-ipv4"),
-        ("NAT gateways (hourly, data excluded)", inv.nat_gateways, "gateways", "nat-gateway"),
-        ("EKS control plane", inv.eks_clusters, "clusters", "eks-control-plane"),
+        ("public IPv4 addresses", inv.public_ipv4, "address", "public-ipv4"),
+        ("NAT gateways (hourly, data excluded)", inv.nat_gateways, "gateway", "nat-gateway"),
+        ("EKS control plane", inv.eks_clusters, "cluster", "eks-control-plane"),
     )
     if gib:
         lines.append(CostLine("EBS gp3 root volumes", gib, "GiB", gib * _price(prices, "ebs:gp3")))

@@ -65,6 +65,10 @@ class Schedule:
         """How much later the node could finish without delaying the end."""
         return self.length - (self.finish[node] + self.tail[node] - seconds)
 
+    def edge_slack(self, edge: Edge) -> float:
+        """How much later the dependency could finish before this edge delays the end (0: on the critical path)."""
+        return self.length - (self.finish[edge.dependency] + self.tail[edge.dependent])
+
 
 class CycleError(ValueError):
     pass

@@ -1,9 +1,9 @@
 """Run commands in fresh interpreters and measure each: wall time, CPU time, peak RSS.
 
-Every sample is its own process, reaped with `os.wait4`, so its rusage (peak RSS, user + system
-CPU) is that child's alone. Samples of all configurations are interleaved (round-robin per
-repetition) so a burst of load from other work on the machine hits them all alike; the 1-minute
-load average is recorded with each sample.
+Every sample is its own process, reaped with `os.wait4` by a minimal launcher (see `LAUNCHER`),
+so its rusage (peak RSS, user + system CPU) is that child's alone. Samples of all configurations
+are interleaved (round-robin per repetition) so a burst of load from other work on the machine
+hits them all alike; the 1-minute load average is recorded with each sample.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,25 +59,42 @@ def program_config(stack: str, mode: str, overrides: dict[str, object] | None = 
     return Config(label or f"{stack} {mode}", argv, group, meta)
 
 
+# The parent may be large (it imports Pulumi to model the graphs), and Linux carries a parent's
+# peak RSS into a forked child's `ru_maxrss`. A minimal launcher (`-I -S`: no site, ~8 MiB)
+# forks the measured command instead, reaps it with `os.wait4` and writes its rusage as JSON.
+LAUNCHER = """\
+import json, os, sys, time
+result, argv = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(result, "w") as handle:
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kib": usage.ru_maxrss,
+               "exit": os.waitstatus_to_exitcode(status)}, handle)
+"""
+
+
 def run_once(config: Config, python: str = sys.executable, cwd: Path = REPO_ROOT) -> Sample:
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryDirectory() as scratch:
+        result = Path(scratch) / "rusage.json"
+        out, err = Path(scratch) / "stdout", Path(scratch) / "stderr"
         load = os.getloadavg()[0]
-        start = time.perf_counter()
-        process = subprocess.Popen([python, *config.argv], cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if process.returncode != 0:
-            detail = err.read().decode(errors="replace")[-4000:]
-            raise ChildError(f"{config.label}: exit {process.returncode}\n{detail}")
-        lines = out.read().decode().strip().splitlines()
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            subprocess.run([python, "-I", "-S", "-c", LAUNCHER, str(result), python, *config.argv],
+                           cwd=cwd, stdout=stdout, stderr=stderr, check=True)
+        usage = json.loads(result.read_text())
+        if usage["exit"] != 0:
+            detail = err.read_text(errors="replace")[-4000:]
+            raise ChildError(f"{config.label}: exit {usage['exit']}\n{detail}")
+        lines = out.read_text().strip().splitlines()
     payload = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     return Sample(
-        wall_seconds=wall,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        wall_seconds=usage["wall"],
+        cpu_seconds=usage["cpu"],
+        peak_rss_mib=usage["maxrss_kib"] / 1024,  # KiB on Linux
         load_1m=load,
         payload=payload,
     )

@@ -183,8 +183,8 @@ def critical_path_section(results: Results) -> list[str]:
                                        f"{g.saving:.0f} s" for g in on_path) if on_path else "") + ".")
     off_path = [g for g in dev.serial.groups if g.required is False and g.saving == 0]
     if off_path:
-        lines.append("- Not required but off the critical path today (cost nothing in this model, would if the "
-                     "parallel branch got faster): " + "; ".join(
+        lines.append("- Not required but off the critical path today (cost nothing in this model; *slack* is how "
+                     "much slower the branch may get before they would): " + "; ".join(
                          f"{g.dependent_component} -> {g.dependency_component} ({len(g.edges)} serial edges, "
                          f"{g.slack:.0f} s slack)"
                          for g in off_path) + ".")
@@ -217,7 +217,7 @@ def cost_section(results: Results) -> list[str]:
                               ("dev, NAT-gateway design", dev.nat)):
         lines += [f"{title}:", ""]
         lines += _table(["item", "quantity", "USD/month"],
-                        [*([line.item, f"{line.quantity:g} {line.unit}", f"{line.monthly_usd:.2f}"]
+                        [*([line.item, line.counted, f"{line.monthly_usd:.2f}"]
                            for line in cost_lines), ["**total**", "", f"**{total(cost_lines):.2f}**"]])
     lines += [
         "- *EKS*: the control-plane node and its Elastic IP replaced by the EKS fee; workers, volumes and their "

@@ -40,8 +40,8 @@ SERIAL_RULES: tuple[SerialRule, ...] = (
                True, "the boot script reads these SSM parameters; nothing the instance takes as input flows "
                "from them, so only depends_on can order it"),
     SerialRule("k8sdualstack:cluster:ClusterAccess", _NODES, "pulumi-python:dynamic:Resource", "*", True,
-               "the readiness gate measures boot + kubeadm init from the instance's start; it costs nothing "
-               "real (without it the gate would poll an unanswering endpoint until then)"),
+               "the model times the gate (boot + kubeadm init) from the instance's start, so its 'saving' is "
+               "an artefact; in reality the edge costs nothing: the gate would poll an unanswering endpoint"),
     SerialRule(_CCM, _CCM, "kubernetes:apps/v1:DaemonSet", "*", True,
                "by design: the CCM pod starts with its Secrets, ConfigMap, ServiceAccount and RBAC in place, "
                "so it never logs 'forbidden' (Kubernetes would retry, so not strictly needed)"),
@@ -73,7 +73,7 @@ class SerialGroup:
     saving: float
     """How much shorter the critical path is without this group's edges."""
     slack: float
-    """How much longer the group's waiting resources could take before they delay the end."""
+    """How much later the group's dependencies could finish before one of its edges delays the end."""
 
     @property
     def required(self) -> bool | None:
@@ -124,7 +124,7 @@ def analyse(dag: Dag, graph: Graph, rules: Iterable[SerialRule] = SERIAL_RULES) 
     groups = tuple(
         SerialGroup(dependent, dependency, rule, tuple(edges), tuple(implied_edges),
                     full - schedule(dag.without(edges + implied_edges)).length,
-                    min(plan.slack(edge.dependent, dag.seconds[edge.dependent]) for edge in edges + implied_edges))
+                    min(plan.edge_slack(edge) for edge in edges + implied_edges))
         for (dependent, dependency, _), (rule, edges, implied_edges) in sorted(grouped.items())
     )
     not_required = [edge for group in groups if group.required is not True for edge in group.edges + group.implied]
