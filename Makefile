@@ -18,10 +18,10 @@ $(STAMP):
 venv: $(STAMP)
 
 render: $(STAMP)
-	$(PY) -m tools.render --stack $(STACK)
+	$(PY) -m tools.render --stack $(STACK) --policies
 
 render-all: $(STAMP)
-	$(PY) -m tools.render --all
+	$(PY) -m tools.render --all --policies
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

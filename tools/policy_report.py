@@ -84,8 +84,10 @@ def _wire(value: Any, from_json: bool = False) -> Any:
 def captured_from_graph(graph: Graph) -> list[Captured]:
     return [
         Captured(
-            record.type, record.name, record.urn, _wire(record.inputs),
-            _wire(record.state) | ({"id": record.id} if record.id else {}), record.parent, record.dependencies,
+            # Stack policies see outputs; of the mock's outputs only the id is taken: the rest echoes
+            # the inputs and would mask an edited input (a broken variant) from the stack policies.
+            record.type, record.name, record.urn, _wire(record.inputs), {"id": record.id} if record.id else {},
+            record.parent, record.dependencies,
             dict(record.property_dependencies), record.provider_urn,
         )
         for record in graph.resources

@@ -28,6 +28,7 @@ from tools.offline.capture import Graph, ResourceRecord, is_secret, is_unknown
 from tools.offline.engine import run_program
 from tools.offline.stackfiles import REPO_ROOT, StackFileError, list_stacks, stack_config
 from tools.output import safe_file_name, write_json, write_text
+from tools.policy_report import PolicyGateError, check_gate, write_policy_report
 
 DEFAULT_OUT = REPO_ROOT / "build" / "render"
 USERDATA_TYPES = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
@@ -184,13 +185,19 @@ def summary(graph: Graph, directory: Path, written: Sequence[Path]) -> str:
 
 
 def render_stack(
-    stack: str, out: Path = DEFAULT_OUT, preview: bool = False, program: Callable[[], None] | None = None
+    stack: str, out: Path = DEFAULT_OUT, preview: bool = False, program: Callable[[], None] | None = None,
+    policies: bool = False,
 ) -> tuple[Graph, list[Path]]:
-    """Run the program (default: the project's) for `stack` and write every file; errors propagate."""
+    """Run the program (default: the project's) for `stack` and write every file; errors propagate.
+
+    `policies`: also evaluate the policy pack (policy-report.json/.md) and raise PolicyGateError
+    after writing everything when a mandatory policy is violated."""
     graph = run_program(stack, preview=preview, program=program)
     directory = prepare_stack_dir(out, stack)
-    written = write_all(graph, directory)
+    written = write_all(graph, directory, [*WRITERS, write_policy_report] if policies else WRITERS)
     print(summary(graph, directory, written))
+    if policies:
+        check_gate(directory)
     return graph, written
 
 
@@ -201,14 +208,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     target.add_argument("--all", action="store_true", help="render every stack")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     parser.add_argument("--preview", action="store_true", help="preview mode: computed values stay unknown")
+    parser.add_argument("--policies", action="store_true",
+                        help="run the policy pack too; fail on a mandatory violation (make render does)")
     args = parser.parse_args(argv)
 
     stacks = list_stacks() if args.all else [args.stack]
     failed = []
     for stack in stacks:
         try:
-            render_stack(stack, args.out, args.preview)
-        except (ConfigError, StackFileError) as error:
+            render_stack(stack, args.out, args.preview, policies=args.policies)
+        except (ConfigError, StackFileError, PolicyGateError) as error:
             print(f"stack {stack}: {error}", file=sys.stderr)
             failed.append(stack)
         except Exception:  # report every stack, then fail
