@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
@@ -88,6 +88,17 @@ def validate_cloud_config_release(args: StackValidationArgs, report: ReportViola
                    "release row (components/render/cloud_config.py).", config_map.urn)
 
 
+# Files the CCM reads at start-up; each must come from a volume, or the pod crash-loops.
+FILE_FLAGS: Final = ("--cloud-config", "--client-ca-file", "--requestheader-client-ca-file", "--kubeconfig",
+                     "--tls-cert-file", "--tls-private-key-file")
+UNINITIALIZED_TAINT: Final = "node.cloudprovider.kubernetes.io/uninitialized"
+NODE_ROLE_PREFIX: Final = "node-role.kubernetes.io/"
+
+
+def _unmounted(path: str, mount_paths: list[str | None]) -> bool:
+    return not any(p and (path == p or path.startswith(p.rstrip("/") + "/")) for p in mount_paths)
+
+
 def validate_ccm_args(args: ResourceValidationArgs, report: ReportViolation) -> None:
     for ccm in ccm_containers(args.resource_type, args.name, args.urn, plain(args.props)):
         arguments = ccm.arguments
@@ -96,17 +107,45 @@ def validate_ccm_args(args: ResourceValidationArgs, report: ReportViolation) -> 
         if flag_values(arguments, "--cloud-provider") != ["aws"]:
             report(f"CCM '{ccm.workload}' does not run with --cloud-provider=aws: without it no AWS controller "
                    "starts and nodes keep the uninitialized taint.", None)
-        paths = [path for path in flag_values(arguments, "--cloud-config") if path]
-        if not paths:
+        if not [path for path in flag_values(arguments, "--cloud-config") if path]:
             report(f"CCM '{ccm.workload}' has no --cloud-config: it then cannot know the cluster ID and the "
                    "NodeIPFamilies of a dual-stack cluster; mount the cloud config ConfigMap and pass its path.", None)
-            continue
         mounts = as_list(ccm.container.get("volumeMounts"))
-        mount_paths = [text(dig(m, "mountPath")) for m in mounts]
-        if mount_paths and not any(is_unknown(dig(m, "mountPath")) for m in mounts) and not any(
-            p and (paths[0] == p or paths[0].startswith(p.rstrip("/") + "/")) for p in mount_paths
-        ):
-            report(f"CCM '{ccm.workload}' reads --cloud-config={paths[0]}, which no volumeMount provides.", None)
+        if any(is_unknown(dig(mount, "mountPath")) for mount in mounts):
+            continue
+        mount_paths = [text(dig(mount, "mountPath")) for mount in mounts]
+        for flag in FILE_FLAGS:
+            for path in flag_values(arguments, flag):
+                if path and _unmounted(path, mount_paths):
+                    report(f"CCM '{ccm.workload}' reads {flag}={path}, which no volumeMount provides: mount the "
+                           "Secret or ConfigMap that holds it.", None)
+
+
+def _tolerates(tolerations: list[Any], key: str, value: str) -> bool | None:
+    """Whether a NoSchedule taint `key=value` is tolerated; None when a toleration is unknown."""
+    if any(is_unknown(toleration) for toleration in tolerations):
+        return None
+    for toleration in map(as_dict, tolerations):
+        operator = toleration.get("operator") or "Equal"
+        key_ok = toleration.get("key") == key or (not toleration.get("key") and operator == "Exists")
+        effect_ok = toleration.get("effect") in (None, "", "NoSchedule")
+        if key_ok and effect_ok and (operator == "Exists" or (toleration.get("value") or "") == value):
+            return True
+    return False
+
+
+def validate_ccm_tolerations(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for ccm in ccm_containers(args.resource_type, args.name, args.urn, plain(args.props)):
+        tolerations = ccm.spec.get("tolerations")
+        if is_unknown(tolerations):
+            continue
+        selector = as_dict(ccm.spec.get("nodeSelector"))
+        taints = [(UNINITIALIZED_TAINT, "true")] + [(k, "") for k in selector if k.startswith(NODE_ROLE_PREFIX)]
+        for key, value in taints:
+            if _tolerates(as_list(tolerations), key, value) is False:
+                report(f"CCM '{ccm.workload}' does not tolerate the NoSchedule taint {key}: every new node carries "
+                       "it until the CCM initialises it (the field report removed the tolerations and untainted "
+                       "nodes by hand).", None)
 
 
 def validate_host_network_for_imds(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -143,8 +182,14 @@ POLICIES: Final = [
         remediation="Drop keys the release does not know (NodeIPFamilies needs CCM 1.22+, Region 1.28+).",
     ),
     resource_policy(
-        "ccm-args", "The CCM runs with --cloud-provider=aws and a mounted --cloud-config.", validate_ccm_args,
-        severity=Severity.HIGH, remediation="Use components/render/ccm_manifests.py ccm_args().",
+        "ccm-args", "The CCM runs with --cloud-provider=aws and a --cloud-config; every file it reads is mounted.",
+        validate_ccm_args, severity=Severity.HIGH, remediation="Use components/render/ccm_manifests.py ccm_args().",
+    ),
+    resource_policy(
+        "ccm-tolerations", "The CCM tolerates the uninitialized taint and the taint of the nodes it selects.",
+        validate_ccm_tolerations, severity=Severity.HIGH,
+        remediation="Tolerate node.cloudprovider.kubernetes.io/uninitialized and the control-plane taint "
+        "(components/render/ccm_manifests.py).",
     ),
     stack_policy(
         "ccm-host-network-with-imds-hop-limit-1", "A CCM off the host network needs an IMDS hop limit above 1.",

@@ -240,9 +240,10 @@ def pack_config(stack: str) -> PackConfig:
 
 
 def summary_text(report: Report) -> str:
-    lines = [f"  policy pack {PACK_NAME}: {len(POLICIES)} policies over {report.resources} resources: "
-             f"{report.mandatory} mandatory, {report.count(EnforcementLevel.ADVISORY)} advisory violation(s)"]
-    lines += [f"    {v.enforcement.upper()} {v.policy}: {v.message}" for v in report.violations]
+    lines = [f"policy pack {PACK_NAME}, stack {report.stack} ({report.mode}): {len(POLICIES)} policies over "
+             f"{report.resources} resources: {report.mandatory} mandatory, "
+             f"{report.count(EnforcementLevel.ADVISORY)} advisory violation(s)"]
+    lines += [f"  {v.enforcement.upper()} {v.policy}: {v.message}" for v in report.violations]
     return "\n".join(lines)
 
 
