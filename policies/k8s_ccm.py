@@ -41,7 +41,7 @@ def validate_image_matches_cluster(args: StackValidationArgs, report: ReportViol
                    "release-matrix row's image (components/versions.py).", ccm.urn)
 
 
-def _image_problems(image: str) -> list[str]:
+def image_problems(image: str) -> list[str]:
     tag = image_tag(image)
     repository = image.split("@", 1)[0].removesuffix(f":{tag}") if tag else image.split("@", 1)[0]
     problems = []
@@ -62,7 +62,7 @@ def _image_problems(image: str) -> list[str]:
 def validate_image_published(args: ResourceValidationArgs, report: ReportViolation) -> None:
     for ccm in ccm_containers(args.resource_type, args.name, args.urn, plain(args.props)):
         image = ccm.image
-        for problem in _image_problems(image) if image else []:
+        for problem in image_problems(image) if image else []:
             report(f"CCM '{ccm.workload}' image {image} {problem}.", None)
 
 

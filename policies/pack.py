@@ -25,3 +25,11 @@ POLICIES: Final[list[Policy]] = [
     *k8s_ccm.POLICIES,
     *k8s_rbac.POLICIES,
 ]
+
+
+def policy_named(name: str) -> Policy:
+    """The pack's policy called `name`; the error lists every name."""
+    for policy in POLICIES:
+        if policy.name == name:
+            return policy
+    raise KeyError(f"no policy {name!r}; the pack has {', '.join(p.name for p in POLICIES)}")

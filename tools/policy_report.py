@@ -14,10 +14,11 @@ mandatory violation.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 from components.settings import parse_settings
 from components.tags import cluster_tag_key
 from policies.base import ADMIN_CIDRS, CLUSTER_TAG_KEY
-from policies.pack import PACK_NAME, POLICIES
+from policies.pack import PACK_NAME, POLICIES, policy_named
 from tools.offline.capture import REDACTED, Graph, is_secret, is_unknown
 from tools.offline.stackfiles import stack_config
 from tools.output import UNKNOWN_TEXT, write_json, write_text
@@ -223,6 +224,32 @@ def evaluate(resources: Sequence[Captured], config: PackConfig | None = None, *,
     order = {policy.name: index for index, policy in enumerate(policies)}
     violations.sort(key=lambda v: (order[v.policy], v.urn or "", v.message))
     return Report(stack, mode, len(resources), config, violations, not_evaluable)
+
+
+def named(resources: Sequence[Captured], type_token: str, name: str) -> Captured:
+    """The resource of that type and logical name; the error lists the names that exist."""
+    for resource in resources:
+        if resource.type == type_token and resource.name == name:
+            return resource
+    raise LookupError(f"no {type_token} {name!r}; names: {sorted(r.name for r in resources if r.type == type_token)}")
+
+
+def run_policy(name: str, resources: Sequence[Captured], config: Mapping[str, Any] | None = None) -> list[Violation]:
+    """The violations of one policy of the pack over `resources`, with that policy's `config`."""
+    return evaluate(resources, {name: dict(config or {})}, policies=[policy_named(name)]).violations
+
+
+def edit_resources(resources: Sequence[Captured], select: Callable[[Captured], bool],
+                   edit: Callable[[dict[str, Any]], object]) -> list[Captured]:
+    """A copy of `resources` where `edit` changed (in place) a deep copy of the inputs of each selected one."""
+    def edited(resource: Captured) -> Captured:
+        inputs = copy.deepcopy(resource.inputs)
+        edit(inputs)
+        return replace(resource, inputs=inputs)
+
+    if not any(map(select, resources)):
+        raise LookupError("edit_resources: no resource selected")
+    return [edited(resource) if select(resource) else resource for resource in resources]
 
 
 def pack_config(stack: str) -> PackConfig:
