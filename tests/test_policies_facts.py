@@ -16,7 +16,7 @@ EVERY_RELEASE = pytest.mark.parametrize("release", RELEASES, ids=lambda release:
 
 
 def test_cloud_config_key_spans_are_the_matrix_spans() -> None:
-    assert facts.CLOUD_CONFIG_GLOBAL_KEYS == {key.name: (key.first, key.until) for key in versions.CLOUD_CONFIG_KEYS}
+    assert {key.name: (key.first, key.until) for key in versions.CLOUD_CONFIG_KEYS} == facts.CLOUD_CONFIG_GLOBAL_KEYS
 
 
 @EVERY_RELEASE
