@@ -112,9 +112,9 @@ def cases(release: Release) -> list[Case]:
                         "CCM flags (no --client-ca-file, no --requestheader-*): the CCM reads the CAs from "
                         "extension-apiserver-authentication",
             aggregation_layer=False, field_report_ccm_flags=True,
-            failure=re.compile(re.escape(
-                'missing content for CA bundle "client-ca::kube-system::extension-apiserver-authentication::'
-                'requestheader-client-ca-file"')),
+            # klog's structured "Unhandled Error" lines quote the name as \"...\".
+            failure=re.compile(r'missing content for CA bundle \\?"client-ca::kube-system::'
+                               r'extension-apiserver-authentication::requestheader-client-ca-file\\?"'),
         ),
         Case(
             name="negative-ipv6-node-ip-without-ipv6-family", expect="fail",
@@ -393,7 +393,8 @@ def prepare(stack: str, private_dir: Path, log_root: Path) -> tuple[Environment,
 
     moto_port = free_port()
     moto = Process("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-                   log_root / "moto.log", {**os.environ, **DUMMY_CREDENTIALS})
+                   log_root / "moto.log", {**os.environ, **DUMMY_CREDENTIALS,
+                                            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
     moto_url = f"http://127.0.0.1:{moto_port}"
     wait_for("moto", lambda: boto3.client("sts", region_name=region, endpoint_url=moto_url,
                                           **_boto_credentials()).get_caller_identity(), 60, alive=moto)
