@@ -49,3 +49,21 @@ $(E2E_STAMP): $(STAMP)
 e2e: $(E2E_STAMP)
 	$(PY) -m e2e.build
 	$(PY) -m e2e.run
+
+# Third-party validators over every rendered stack (README, "Validation by third-party tools"):
+# checkov (a venv of its own: its pins conflict with pulumi's), shellcheck and cloud-init (apt),
+# yamllint, actionlint (go install), openssl, moto as the AWS API; writes build/validate/summary.md.
+VALIDATE_STAMP := $(VENV)/.validate-installed-$(shell cat requirements-validate.txt tools/validate/requirements-checkov.txt | sha256sum | cut -c1-12)
+CHECKOV_VENV := $(VENV)/tools/checkov
+.PHONY: validate
+$(VALIDATE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-validate.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tools/validate/requirements-checkov.txt
+	rm -f $(VENV)/.validate-installed-*
+	touch $(VALIDATE_STAMP)
+
+validate: $(VALIDATE_STAMP)
+	bash tools/validate/install_tools.sh $(VENV)/tools/bin
+	$(PY) -m tools.validate

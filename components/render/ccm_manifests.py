@@ -40,6 +40,10 @@ CHECKSUM_ANNOTATION = "checksum/cloud-config"
 SECURE_PORT = 10258
 FRONT_PROXY_CLIENT = "front-proxy-client"
 UNINITIALIZED_TAINT = "node.cloudprovider.kubernetes.io/uninitialized"
+# distroless's "nonroot" user. The CCM needs no root: it binds an unprivileged port (10258),
+# reads world-readable mounts, keeps its self-signed serving certificate in memory and reaches
+# IMDS over the host network, which needs no privilege.
+NONROOT_ID = 65532
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,15 @@ def tolerations(release: Release) -> list[Manifest]:
     return [{"key": key, "operator": "Exists", "effect": "NoSchedule"} for key in keys]
 
 
+def _health_probe(initial_delay_seconds: int) -> Manifest:
+    return {
+        "httpGet": {"path": "/healthz", "port": SECURE_PORT, "scheme": "HTTPS"},
+        "initialDelaySeconds": initial_delay_seconds,
+        "periodSeconds": 10,
+        "timeoutSeconds": 5,
+    }
+
+
 def daemonset(settings: CcmSettings) -> Manifest:
     release = settings.release
     container = {
@@ -109,12 +122,9 @@ def daemonset(settings: CcmSettings) -> Manifest:
         "args": ccm_args(settings.cluster_name),
         "resources": {"requests": {"cpu": "200m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "volumeMounts": [{"name": m.volume, "mountPath": m.directory, "readOnly": True} for m in MOUNTS],
-        "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": SECURE_PORT, "scheme": "HTTPS"},
-            "initialDelaySeconds": 20,
-            "periodSeconds": 10,
-            "timeoutSeconds": 5,
-        },
+        "livenessProbe": _health_probe(initial_delay_seconds=20),
+        # Ready once the secure port serves: a rollout waits for the new pod before the next node.
+        "readinessProbe": _health_probe(initial_delay_seconds=5),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -143,7 +153,12 @@ def daemonset(settings: CcmSettings) -> Manifest:
                     "priorityClassName": "system-node-critical",
                     "nodeSelector": {release.control_plane_label: ""},
                     "tolerations": tolerations(release),
-                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": NONROOT_ID,
+                        "runAsGroup": NONROOT_ID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [container],
                     "volumes": [{"name": m.volume, **m.source} for m in MOUNTS],
                 },

@@ -1,0 +1,88 @@
+"""moto as the AWS API: replay each stack's rendered plan (tools/aws_replay.py) - network, IAM,
+instance profiles, SSM parameters and the instances - and require every call to succeed; then
+read back what the program relies on (the Amazon /56, the /64s carved from it, every security
+group rule, both default routes, the profiles' roles, the instances' dual-stack addresses).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tools.aws_replay import clients, planned_resources, replay
+from tools.aws_replay_calls import PlannedResource, ReplayResult
+from tools.validate.common import VALIDATE_DIR, Finding, ToolResult
+from tools.validate.motoserver import moto_server
+
+RULE_TYPES = {"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": False,
+              "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": True}
+
+
+def version() -> str:
+    from importlib.metadata import version as package_version  # noqa: PLC0415 - only when reporting
+
+    return f"moto {package_version('moto')}, boto3 {package_version('boto3')}"
+
+
+def readback(result: ReplayResult, planned: list[PlannedResource]) -> list[Finding]:
+    """What the API holds after the replay, against what the program planned."""
+    if not result.ok:
+        return []  # the failures are the findings
+    api: dict[str, Any] = clients(result.endpoint_url, result.region)
+    ec2, iam = api["ec2"], api["iam"]
+    findings: list[Finding] = []
+    by_type: dict[str, list[PlannedResource]] = {}
+    for resource in planned:
+        by_type.setdefault(resource.type, []).append(resource)
+    for vpc in by_type.get("aws:ec2/vpc:Vpc", []):
+        block = result.vpc_ipv6_cidrs.get(vpc.name)
+        if not block or ipaddress.IPv6Network(block).prefixlen != 56:
+            findings.append(Finding(vpc.name, f"no Amazon-provided IPv6 /56 (got {block})"))
+    for subnet in by_type.get("aws:ec2/subnet:Subnet", []):
+        described = ec2.describe_subnets(SubnetIds=[result.ids[subnet.urn]])["Subnets"][0]
+        blocks = [a["Ipv6CidrBlock"] for a in described.get("Ipv6CidrBlockAssociationSet", [])]
+        if blocks != [result.subnet_ipv6_cidrs.get(subnet.name)] or not described.get("AssignIpv6AddressOnCreation"):
+            findings.append(Finding(subnet.name, f"IPv6 {blocks}, auto-assign "
+                                                 f"{described.get('AssignIpv6AddressOnCreation')}"))
+    planned_rules = Counter((r.property_dependencies["securityGroupId"][0], RULE_TYPES[r.type])
+                            for t in RULE_TYPES for r in by_type.get(t, []))
+    for group in by_type.get("aws:ec2/securityGroup:SecurityGroup", []):
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [result.ids[group.urn]]}])
+        held = Counter(rule["IsEgress"] for rule in rules["SecurityGroupRules"])
+        for egress in (False, True):
+            if held[egress] != planned_rules[(group.urn, egress)]:
+                direction = "egress" if egress else "ingress"
+                findings.append(Finding(group.name, f"{held[egress]} {direction} rules, planned "
+                                                    f"{planned_rules[(group.urn, egress)]}"))
+    for table in by_type.get("aws:ec2/routeTable:RouteTable", []):
+        routes = ec2.describe_route_tables(RouteTableIds=[result.ids[table.urn]])["RouteTables"][0]["Routes"]
+        destinations = {r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock") for r in routes}
+        findings += [Finding(table.name, f"no {d} route") for d in ("0.0.0.0/0", "::/0") if d not in destinations]
+    for profile in by_type.get("aws:iam/instanceProfile:InstanceProfile", []):
+        roles = iam.get_instance_profile(InstanceProfileName=result.ids[profile.urn])["InstanceProfile"]["Roles"]
+        if len(roles) != 1:
+            findings.append(Finding(profile.name, f"{len(roles)} roles in the instance profile"))
+    for name, instance in result.instances.items():
+        subnet = next(s for s in by_type["aws:ec2/subnet:Subnet"] if result.ids[s.urn] == instance.subnet_id)
+        ipv4_ok = ipaddress.ip_address(instance.private_ipv4) in ipaddress.ip_network(subnet.inputs["cidrBlock"])
+        ipv6_ok = any(ipaddress.ip_address(a) in ipaddress.ip_network(result.subnet_ipv6_cidrs[subnet.name])
+                      for a in instance.ipv6)
+        if not (ipv4_ok and ipv6_ok):
+            findings.append(Finding(name, f"addresses {instance.private_ipv4} {instance.ipv6} not in {subnet.name}"))
+    return findings
+
+
+def check(stack: str, stack_dir: Path) -> ToolResult:
+    tool_result = ToolResult("moto", stack)
+    source = stack_dir / "resources.json"
+    log = VALIDATE_DIR / stack / "moto.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with moto_server(log=log) as endpoint:
+        result = replay(source, endpoint, include_instances=True)
+        tool_result.checked = len(result.calls)
+        tool_result.findings += [Finding(call.name, f"{call.operation}: {call.error}") for call in result.failures]
+        tool_result.findings += readback(result, planned_resources(source))
+    tool_result.notes += result.notes
+    return tool_result
