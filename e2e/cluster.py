@@ -1,13 +1,17 @@
 """What the harness takes from the program, and the control plane it starts from it.
 
-Everything here is read from the program's captured graph — the kubeadm ClusterConfiguration in
-the control plane's user data, the Kubernetes objects the program applies, the DaemonSet's
-arguments, the CCM's cloud config — so a change to the program changes what runs.
+Everything here is read from the program's captured graph — the kubeadm configuration in the
+control plane's user data (turned into kube-apiserver's command line by the real kubeadm), the
+Kubernetes objects the program applies, the DaemonSet's arguments, the CCM's cloud config — so a
+change to the program changes what runs.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
+import os
+import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +21,7 @@ import yaml
 
 from components.pki_layout import KUBERNETES_PKI_DIR
 from components.render.ccm_manifests import DAEMONSET, MOUNT_ROOT
+from components.render.kubeadm import placeholder
 from e2e.kube import KINDS, Kube
 from e2e.procs import Process, free_port, wait_for
 from tools.manifests import HELM_RELEASE, KUBERNETES_PREFIX, manifest_of
@@ -67,22 +72,42 @@ def _flag_map(extra_args: Any) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ControlPlaneConfig:
-    api_server_extra_args: dict[str, str]
-    service_subnet: str
+    documents: list[dict[str, Any]]
+    """The control plane's kubeadm documents (Init-, Cluster- and KubeletConfiguration), placeholders kept."""
     node_ip_expression: str | None
     """The kubelet's `--node-ip` with `${NODE_IPV4}`/`${NODE_IPV6}` placeholders, or None."""
 
 
 def control_plane_config(graph: Graph, cluster_name: str) -> ControlPlaneConfig:
     documents = kubeadm_documents(graph, control_plane_record_name(graph, cluster_name))
-    cluster = _document(documents, "ClusterConfiguration")
     init = _document(documents, "InitConfiguration")
     kubelet_args = _flag_map(init["nodeRegistration"].get("kubeletExtraArgs"))
-    return ControlPlaneConfig(
-        api_server_extra_args=_flag_map(cluster["apiServer"].get("extraArgs")),
-        service_subnet=str(cluster["networking"]["serviceSubnet"]),
-        node_ip_expression=kubelet_args.get("node-ip"),
-    )
+    return ControlPlaneConfig(documents=documents, node_ip_expression=kubelet_args.get("node-ip"))
+
+
+def kubeadm_api_server_command(
+    kubeadm: Path, config: ControlPlaneConfig, values: Mapping[str, str], work_dir: Path
+) -> list[str]:
+    """kube-apiserver's command line as kubeadm writes it into the static pod for our configuration.
+
+    The boot script's envsubst is done with `values` (the node's name and addresses, a token);
+    `kubeadm init phase control-plane apiserver --dry-run` then writes the manifest into
+    KUBEADM_INIT_DRYRUN_DIR (a private directory, nothing under /etc/kubernetes)."""
+    text = yaml.safe_dump_all(config.documents, sort_keys=False)
+    for variable, value in values.items():
+        text = text.replace(placeholder(variable), value)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config_file = work_dir / "kubeadm.yaml"
+    config_file.write_text(text)
+    dry_run_dir = work_dir / "kubeadm-dry-run"
+    dry_run_dir.mkdir(exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KUBEADM_INIT_DRYRUN_DIR": str(dry_run_dir)}
+    subprocess.run([str(kubeadm), "config", "validate", f"--config={config_file}"],
+                   check=True, env=env, capture_output=True, text=True)
+    subprocess.run([str(kubeadm), "init", "phase", "control-plane", "apiserver", f"--config={config_file}",
+                    "--dry-run"], check=True, env=env, capture_output=True, text=True)
+    manifest = yaml.safe_load((dry_run_dir / "kube-apiserver.yaml").read_text())
+    return [str(part) for part in manifest["spec"]["containers"][0]["command"]]
 
 
 def remap_pki(value: str, pki_dir: Path) -> str:
@@ -145,51 +170,52 @@ def start_etcd(etcd_binary: Path, data_dir: Path, log: Path) -> tuple[Process, s
     return process, client_url
 
 
-def api_server_args(
-    config: ControlPlaneConfig, *, pki_dir: Path, etcd_url: str, port: int, advertise_address: str,
-    aggregation_layer: bool,
-) -> list[str]:
-    """What kubeadm's static pod gives kube-apiserver that matters here, plus our extraArgs.
+def _flag_name(arg: str) -> str:
+    return arg.split("=", 1)[0].removeprefix("--")
 
-    The extraArgs come from the generated ClusterConfiguration with /etc/kubernetes/pki remapped;
-    `aggregation_layer=False` drops the requestheader-*/proxy-client-* ones (the field report's
-    API server)."""
-    pki = pki_dir
-    args = [
-        f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
-        f"--advertise-address={advertise_address}",
-        # No Service endpoints for the loopback advertise address (they reject loopback IPs).
-        "--endpoint-reconciler-type=none",
-        f"--service-cluster-ip-range={config.service_subnet}",
-        f"--client-ca-file={pki / 'ca.crt'}",
-        f"--tls-cert-file={pki / 'apiserver.crt'}",
-        f"--tls-private-key-file={pki / 'apiserver.key'}",
-        "--authorization-mode=Node,RBAC",
-        "--enable-admission-plugins=NodeRestriction",
-        "--allow-privileged=true",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        f"--service-account-key-file={pki / 'sa.pub'}",
-        f"--service-account-signing-key-file={pki / 'sa.key'}",
-        f"--cert-dir={pki_dir / 'generated'}",
-    ]
-    for name, value in sorted(config.api_server_extra_args.items()):
+
+def api_server_args(
+    kubeadm_command: list[str], *, pki_dir: Path, etcd_url: str, port: int, aggregation_layer: bool,
+) -> list[str]:
+    """kubeadm's kube-apiserver flags, moved onto loopback.
+
+    /etc/kubernetes/pki becomes the private PKI directory; the server binds 127.0.0.1 on a free
+    port and advertises the loopback address of the advertised family (no Service endpoints are
+    written: they reject loopback); etcd is the harness's own, over plain HTTP on loopback.
+    `aggregation_layer=False` drops the requestheader-*/proxy-client-* flags: the field report's
+    API server."""
+    replaced = {
+        "etcd-servers": etcd_url,
+        "secure-port": str(port),
+        "bind-address": "127.0.0.1",
+        "endpoint-reconciler-type": "none",
+        "cert-dir": str(pki_dir / "generated"),
+    }
+    dropped = {"etcd-cafile", "etcd-certfile", "etcd-keyfile"}
+    args = []
+    for arg in kubeadm_command[1:]:
+        name = _flag_name(arg)
+        if name in dropped or name in replaced:
+            continue
         if not aggregation_layer and name.startswith(AGGREGATION_FLAG_PREFIXES):
             continue
-        args.append(f"--{name}={remap_pki(value, pki_dir)}")
-    return args
+        if name == "advertise-address":
+            address = ipaddress.ip_address(arg.split("=", 1)[1])
+            args.append(f"--advertise-address={'::1' if address.version == 6 else '127.0.0.1'}")
+        else:
+            args.append(remap_pki(arg, pki_dir))
+    return args + [f"--{name}={value}" for name, value in replaced.items()]
 
 
 def start_control_plane(
-    binaries: Mapping[str, Path], *, config: ControlPlaneConfig, pki_dir: Path, work_dir: Path, log_dir: Path,
-    advertise_address: str, aggregation_layer: bool,
+    binaries: Mapping[str, Path], *, kubeadm_command: list[str], pki_dir: Path, work_dir: Path, log_dir: Path,
+    aggregation_layer: bool,
 ) -> ControlPlane:
     etcd, etcd_url = start_etcd(binaries["etcd"], work_dir / "etcd", log_dir / "etcd.log")
     port = free_port()
     api_server = Process("kube-apiserver", [
         str(binaries["kube-apiserver"]),
-        *api_server_args(config, pki_dir=pki_dir, etcd_url=etcd_url, port=port, advertise_address=advertise_address,
+        *api_server_args(kubeadm_command, pki_dir=pki_dir, etcd_url=etcd_url, port=port,
                          aggregation_layer=aggregation_layer),
     ], log_dir / "kube-apiserver.log")
     server = f"https://127.0.0.1:{port}"

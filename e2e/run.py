@@ -5,7 +5,7 @@
 For the newest buildable release the program's stack is run under the mock engine; moto is
 seeded from that graph by tools/aws_replay.py (VPC, subnets, cluster-tagged security groups,
 instances with IPv4 and IPv6 addresses). Each case then gets a fresh etcd + kube-apiserver with
-the program's PKI and the aggregation flags of its kubeadm configuration, the program's Secrets,
+the program's PKI and the command line kubeadm writes for its kubeadm configuration, the program's Secrets,
 ConfigMap and RBAC, Node objects registered as the kubelet would, and the CCM as a local process
 with the DaemonSet's arguments. `build/e2e/report.json` records each case with the Node objects
 read back from the API server and the path of the full CCM log.
@@ -40,7 +40,14 @@ from components.render.ccm_manifests import (
     UNINITIALIZED_TAINT,
 )
 from components.render.cloud_config import ServiceOverride, render_cloud_config
-from components.render.kubeadm import NODE_IPV4, NODE_IPV6, kubelet_node_ip_expression, placeholder
+from components.render.kubeadm import (
+    BOOTSTRAP_TOKEN,
+    NODE_IPV4,
+    NODE_IPV6,
+    NODE_NAME,
+    kubelet_node_ip_expression,
+    placeholder,
+)
 from components.render.rbac import NAMESPACE, SERVICE_ACCOUNT
 from components.settings import IpFamily, parse_settings
 from components.versions import NodeIpMode, Release
@@ -52,6 +59,7 @@ from e2e.cluster import (
     ccm_daemonset_args,
     control_plane_config,
     iter_objects,
+    kubeadm_api_server_command,
     program_cloud_config,
     program_objects,
     remap_mounts,
@@ -151,6 +159,8 @@ class Environment:
     zone: str
     ip_families: tuple[IpFamily, IpFamily]
     config: ControlPlaneConfig
+    kubeadm_command: list[str]
+    """kube-apiserver's command as kubeadm writes it for the program's kubeadm configuration."""
     objects: list[dict[str, Any]]
     cloud_config: str
     moto_url: str
@@ -300,12 +310,11 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
     log_dir.mkdir(parents=True)
     work = Path(tempfile.mkdtemp(prefix=f"{case.name}-", dir=env.private_dir))
     families = case.node_ip_families or env.ip_families
-    advertise = "::1" if env.ip_families[0] is IpFamily.IPV6 else "127.0.0.1"
     started = time.monotonic()
     binaries = {"etcd": env.binaries.etcd, "kube-apiserver": env.binaries.kube_apiserver}
     plane: ControlPlane = start_control_plane(
-        binaries, config=env.config, pki_dir=env.private_dir / "pki", work_dir=work, log_dir=log_dir,
-        advertise_address=advertise, aggregation_layer=case.aggregation_layer)
+        binaries, kubeadm_command=env.kubeadm_command, pki_dir=env.private_dir / "pki", work_dir=work,
+        log_dir=log_dir, aggregation_layer=case.aggregation_layer)
     ccm: Process | None = None
     try:
         admin = plane.admin
@@ -405,9 +414,14 @@ def prepare(stack: str, private_dir: Path, log_root: Path) -> tuple[Environment,
         private_dns_name=control_plane.node_name, private_ipv4=control_plane.ipv4, mac=control_plane.mac,
         vpc_id=control_plane.vpc_id, subnet_id=control_plane.subnet_id,
     )).start()
+    kubeadm_command = kubeadm_api_server_command(binaries.kubeadm, config, {
+        NODE_NAME: control_plane.node_name, NODE_IPV4: control_plane.ipv4, NODE_IPV6: control_plane.ipv6,
+        BOOTSTRAP_TOKEN: "e2e000.0123456789abcdef",
+    }, private_dir / "kubeadm")
     env = Environment(
         graph=graph, release=release, binaries=binaries, cluster_name=cluster_name, region=region,
-        zone=control_plane.availability_zone, ip_families=families, config=config, objects=objects,
+        zone=control_plane.availability_zone, ip_families=families, config=config,
+        kubeadm_command=kubeadm_command, objects=objects,
         cloud_config=program_cloud_config(graph), moto_url=moto_url, imds_url=imds.url, instances=instances,
         private_dir=private_dir, log_root=log_root,
     )
@@ -432,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             "ccm_version": env.binaries.ccm_version, "build_note": env.binaries.note,
             "unbuildable_releases": UNBUILDABLE, "buildable_releases": sorted(BUILDS),
             "instances": [instance.__dict__ for instance in env.instances],
+            "kubeadm_api_server_command": env.kubeadm_command,
         }
         for case in cases(env.release):
             if args.case and case.name not in args.case:
