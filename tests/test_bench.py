@@ -9,8 +9,10 @@ import pytest
 from conftest import STACKS, RenderGraph
 
 from tools.bench import costs, data
+from tools.bench.__main__ import growth_fits, model_stack
 from tools.bench.critical_path import CycleError, Dag, Edge, EdgeKind, dag_from_graph, redundant_edges, schedule
 from tools.bench.measure import ChildError, Config, Sample, python_config, run_interleaved, run_once
+from tools.bench.report import Measured, Results, render
 from tools.bench.serial import SerialRule, analyse
 from tools.bench.stats import linear_fit, summarize
 from tools.offline.capture import Graph, ResourceRecord
@@ -222,7 +224,34 @@ def test_a_child_process_is_measured_alone() -> None:
     sample = run_once(python_config("alloc", "import json; b = bytearray(64 << 20); print(json.dumps({'ok': 1}))"),
                       python=sys.executable)
     assert sample.payload == {"ok": 1}
-    assert sample.peak_rss_mib >= 64  # the child's own peak, not the test process's
+    assert sample.peak_rss_mib >= 64
+    # Not inflated by this (large, Pulumi-importing) test process: a forked child would inherit its peak.
+    assert run_once(python_config("empty", "pass")).peak_rss_mib < 40
     assert sample.cpu_seconds > 0 and sample.wall_seconds > 0
     with pytest.raises(ChildError, match="exit 3"):
         run_once(python_config("fail", "raise SystemExit(3)"))
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def measured(label: str, seconds: float, *, resources: int = 0, workers: int | None = None,
+             mode: str = "") -> Measured:
+    summary = summarize([seconds * 0.9, seconds, seconds * 1.2])
+    return Measured(label, summary, summary, summarize([100.0 + (workers or 0) * 0.25]), resources,
+                    summarize([1.0]) if mode == "up" else None, workers, mode)
+
+
+def test_report_renders_every_section_from_the_real_dev_graph(render_graph: RenderGraph) -> None:
+    model = model_stack("dev", run=render_graph)
+    floors = [measured("python -c pass", 0.02), measured("import floor", 0.4), measured("SDK modules floor", 2.0)]
+    points = [measured(f"dev {mode} {n}", 2 + 0.008 * n, resources=124 + n, workers=n, mode=mode)
+              for mode in ("preview", "up") for n in (1, 10, 100, 500)]
+    results = Results({"CPUs": "2"}, floors, [measured("dev preview", 2.3, resources=126, mode="preview")],
+                      points, growth_fits(points), [model], runs=3)
+    report = render(results)
+    for heading in ("## 1. Program", "## 2. Growth", "## 3. Critical path", "## 4. Monthly cost"):
+        assert heading in report
+    assert "8.00 ms" in report  # the fitted per-worker slope of the synthetic points
+    assert model.path[-1].finish == model.serial.full > 0
+    assert costs.total(model.self_managed) > 0 and not model.missing_types

@@ -15,7 +15,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,7 @@ def growth_fits(points: Sequence[Measured]) -> list[Growth]:
         fits.append(Growth(
             mode=mode,
             wall=linear_fit(xs, [point.wall.median for point in rows]),
+            wall_best=linear_fit(xs, [point.wall.low for point in rows]),
             cpu=linear_fit(xs, [point.cpu.median for point in rows]),
             rss=linear_fit(xs, [point.rss.median for point in rows]),
             resources=linear_fit(xs, [float(point.resources) for point in rows]),
@@ -108,9 +109,9 @@ def _short(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
 
-def model_stack(stack: str) -> StackModel:
+def model_stack(stack: str, run: Callable[..., Graph] = run_program) -> StackModel:
     """Critical path and costs from the captured graph (preview mode: the same graph, no keys made)."""
-    graph: Graph = run_program(stack, preview=True)
+    graph = run(stack, preview=True)
     dag, missing = dag_from_graph(graph, data.type_seconds)
     plan = schedule(dag)
     kinds = {(edge.dependent, edge.dependency): edge.kind for edge in dag.edges}
@@ -120,7 +121,7 @@ def model_stack(stack: str) -> StackModel:
         for i, urn in enumerate(plan.path)
     )
     inventory = costs.inventory(graph)
-    nat_inventory = costs.inventory(run_program(stack, preview=True, overrides=NAT_OVERRIDES))
+    nat_inventory = costs.inventory(run(stack, preview=True, overrides=NAT_OVERRIDES))
     return StackModel(
         stack=stack,
         resources=len(graph.resources),
