@@ -154,3 +154,10 @@ def test_the_pack_entry_point_builds_the_pack_from_its_own_directory() -> None:
     first, second = result.stdout.splitlines()
     assert first.startswith(f"{PACK_NAME} 25 vpc-has-ipv6 ") and "secrets-readable-only-in-kube-system" in first
     assert second == "shadowing False"
+
+
+def test_the_readme_lists_every_policy_with_its_level() -> None:
+    section = (ROOT / "README.md").read_text().split("## Policy pack", 1)[1]
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (mandatory|advisory)", section, re.MULTILINE)
+    assert rows == [(policy.name, policy.enforcement_level.value if policy.enforcement_level else "")
+                    for policy in POLICIES]
