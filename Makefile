@@ -40,13 +40,14 @@ bench: $(STAMP)
 # End to end against the real binaries (README, "End to end against the real binaries"): builds
 # kube-apiserver, kubeadm, etcd and the AWS CCM from the Go module proxy once (cached under
 # ~/.cache/k8s-dualstack-aws/bin), runs them on loopback with moto as EC2; build/e2e/report.json.
-E2E_STAMP := $(VENV)/.e2e-installed-$(shell cat e2e/requirements.txt | sha256sum | cut -c1-12)
+E2E_STAMP := $(VENV)/.e2e-installed-$(shell cat e2e/requirements.txt requirements-validate.txt | sha256sum | cut -c1-12)
 .PHONY: e2e
 $(E2E_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -r e2e/requirements.txt
 	touch $(E2E_STAMP)
 
 e2e: $(E2E_STAMP)
+	$(PY) -m mypy e2e
 	$(PY) -m e2e.build
 	$(PY) -m e2e.run
 

@@ -20,9 +20,12 @@ import json
 import os
 import re
 import shutil
+import ssl
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,16 +251,46 @@ def _service_overrides_text(env: Environment, families: tuple[IpFamily, ...]) ->
     return base, full[len(base):]
 
 
-def ccm_command(env: Environment, case: Case, mount_dir: Path, kubeconfig: Path) -> list[str]:
+def ccm_command(env: Environment, case: Case, mount_dir: Path, kubeconfig: Path, port: int) -> list[str]:
     args = remap_mounts(ccm_daemonset_args(env.objects), mount_dir)
     if case.field_report_ccm_flags:
         args = [arg for arg in args if not arg.startswith(
             ("--client-ca-file=", "--requestheader-client-ca-file=", "--requestheader-allowed-names="))]
     # Loopback only, on a free port; the pod's in-cluster identity through a kubeconfig.
     args = [arg for arg in args if not arg.startswith("--secure-port=")]
-    return [str(env.binaries.ccm), *args, f"--secure-port={free_port()}", "--bind-address=127.0.0.1",
+    return [str(env.binaries.ccm), *args, f"--secure-port={port}", "--bind-address=127.0.0.1",
             f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}"]
+
+
+def probe_secure_port(port: int, pki_dir: Path) -> dict[str, int | str]:
+    """The CCM's secure port as the kubelet's probe and as the API server's front proxy reach it.
+
+    `/healthz` unauthenticated (the DaemonSet's liveness and readiness probes); `/metrics` with the
+    front-proxy-client certificate and X-Remote-User/X-Remote-Group headers, which the CCM must
+    authenticate through its requestheader CA and allowed names, then authorise by a
+    SubjectAccessReview to the API server."""
+    results: dict[str, int | str] = {}
+    requests = {
+        "healthz": ("/healthz", {}, False),
+        "metrics_via_front_proxy": ("/metrics", {"X-Remote-User": "e2e-admin", "X-Remote-Group": "system:masters"},
+                                    True),
+    }
+    for name, (path, headers, front_proxy) in requests.items():
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # the CCM serves a self-signed in-memory certificate
+        if front_proxy:
+            context.load_cert_chain(str(pki_dir / "front-proxy-client.crt"), str(pki_dir / "front-proxy-client.key"))
+        request = urllib.request.Request(f"https://127.0.0.1:{port}{path}", headers=headers)
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=10) as response:
+                results[name] = int(response.status)
+        except urllib.error.HTTPError as error:
+            results[name] = int(error.code)
+        except OSError as error:
+            results[name] = f"error: {error}"
+    return results
 
 
 def _is_initialised(node: dict[str, Any]) -> bool:
@@ -342,7 +375,8 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
                               else kubelet_node_ip_expression(case.node_ip_mode, env.ip_families))
         _apply(admin, [node_manifest(instance, _node_ip(node_ip_expression, instance)) for instance in env.instances])
 
-        command = ccm_command(env, case, mount_dir, kubeconfig)
+        secure_port = free_port()
+        command = ccm_command(env, case, mount_dir, kubeconfig, secure_port)
         ccm_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), **DUMMY_CREDENTIALS,
                    "AWS_EC2_METADATA_SERVICE_ENDPOINT": env.imds_url, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv4",
                    "NO_PROXY": "*"}
@@ -363,11 +397,14 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
         except TimeoutError as error:
             outcome = str(error)
         exit_code = ccm.exited()
+        secure_port_answers = probe_secure_port(secure_port, env.private_dir / "pki") if exit_code is None else {}
         ccm.stop()
         nodes = [admin.get(f"/api/v1/nodes/{instance.node_name}") for instance in env.instances]
         log = ccm.log_text()
         if case.failure is None:
             problems = check_positive(log, nodes, env.instances, env.ip_families)
+            problems += [f"CCM secure port {name}: {answer} (expected 200)"
+                         for name, answer in secure_port_answers.items() if answer != 200]
             passed = not problems
             decisive = [line for line in log.splitlines() if "Successfully initialized node" in line
                         or "forbidden" in line.lower() or MISSING_CA in line][:10]
@@ -382,6 +419,7 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
             "ccm_exit_code": exit_code, "wait_outcome": outcome, "seconds": round(time.monotonic() - started, 1),
             "ccm_command": command, "problems": problems, "decisive_log_lines": decisive,
             "extension_apiserver_authentication_keys": sorted(authentication.get("data", {})),
+            "ccm_secure_port": secure_port_answers,
             "nodes": nodes,
         }
     finally:
