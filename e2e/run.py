@@ -490,7 +490,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.case and case.name not in args.case:
                 continue
             print(f"e2e: {case.name} (expect {case.expect}) ...", flush=True)
-            result = run_case(env, case, args.ccm_seconds)
+            try:
+                result = run_case(env, case, args.ccm_seconds)
+            except Exception as error:  # a case that could not run is a failed case, not a crash
+                result = {"name": case.name, "expect": case.expect, "passed": False, "seconds": 0,
+                          "ccm_log": str(OUT_DIR / case.name / "ccm.log"), "nodes": [],
+                          "problems": [f"the case could not run: {type(error).__name__}: {error}"],
+                          "decisive_log_lines": []}
             report["cases"].append(result)
             verdict = "ok" if result["passed"] else "NOT OK"
             print(f"e2e: {case.name}: {verdict} in {result['seconds']}s; log {result['ccm_log']}", flush=True)
