@@ -70,24 +70,23 @@ ADMIN_CIDRS_CONFIG: Final = PolicyConfigSchema(properties={
 })
 
 
+def _metadata(*, severity: Severity, remediation: str, enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
+              config: PolicyConfigSchema | None = None) -> dict[str, Any]:
+    """What every rule must say besides its validator: severity and remediation are required."""
+    return {"severity": severity, "remediation_steps": remediation, "enforcement_level": enforcement,
+            "config_schema": config}
+
+
 def resource_policy(
-    name: str, description: str, validate: ResourceValidator, *, severity: Severity, remediation: str,
-    enforcement: EnforcementLevel = EnforcementLevel.MANDATORY, config: PolicyConfigSchema | None = None,
+    name: str, description: str, validate: ResourceValidator, **metadata: Any
 ) -> ResourceValidationPolicy:
-    return ResourceValidationPolicy(
-        name=name, description=description, validate=validate, enforcement_level=enforcement,
-        severity=severity, remediation_steps=remediation, config_schema=config,
-    )
+    """A resource rule; `metadata`: severity, remediation, enforcement (default mandatory), config."""
+    return ResourceValidationPolicy(name=name, description=description, validate=validate, **_metadata(**metadata))
 
 
-def stack_policy(
-    name: str, description: str, validate: StackValidator, *, severity: Severity, remediation: str,
-    enforcement: EnforcementLevel = EnforcementLevel.MANDATORY, config: PolicyConfigSchema | None = None,
-) -> StackValidationPolicy:
-    return StackValidationPolicy(
-        name=name, description=description, validate=validate, enforcement_level=enforcement,
-        severity=severity, remediation_steps=remediation, config_schema=config,
-    )
+def stack_policy(name: str, description: str, validate: StackValidator, **metadata: Any) -> StackValidationPolicy:
+    """A stack rule; `metadata` as for resource_policy."""
+    return StackValidationPolicy(name=name, description=description, validate=validate, **_metadata(**metadata))
 
 
 def config_strings(config: Mapping[str, Any], key: str) -> list[str]:
