@@ -3,6 +3,7 @@ writes the report and fails on a mandatory violation, and the CLI entry point bu
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import ROOT, STACKS, RenderGraph
 from pulumi_policy import EnforcementLevel, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
@@ -161,3 +163,18 @@ def test_the_readme_lists_every_policy_with_its_level() -> None:
     rows = re.findall(r"^\| `([a-z0-9-]+)` \| (mandatory|advisory)", section, re.MULTILINE)
     assert rows == [(policy.name, policy.enforcement_level.value if policy.enforcement_level else "")
                     for policy in POLICIES]
+
+
+def test_the_pack_is_self_contained() -> None:
+    """The CLI runs the pack in policies/venv: only the standard library, its requirements and itself."""
+    requirements = (ROOT / "policies" / "requirements.txt").read_text()
+    allowed = {"pulumi", "pulumi_policy", "yaml", "policies"}
+    assert all(name in requirements.lower() for name in ("pulumi>=", "pulumi-policy>=", "pyyaml>="))
+    for path in sorted((ROOT / "policies").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names} | {
+            node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        foreign = {m for m in modules if m.split(".")[0] not in allowed | set(sys.stdlib_module_names)}
+        assert foreign == set(), f"{path.name} imports {foreign}"
+    pack = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())
+    assert pack["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
