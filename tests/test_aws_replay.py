@@ -1,0 +1,139 @@
+"""The AWS replay (tools/aws_replay.py): the plan and its order without an API, then the real
+boto3 calls against a moto server on loopback (skipped where moto is not installed; `make
+validate` installs it and replays every stack)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RenderGraph
+
+from components.network_plan import ipv6_subnet
+from tools.aws_replay import planned_resources, region_of, replay_order
+from tools.aws_replay_calls import HANDLERS, _ipv6_index, _same_host
+from tools.offline.capture import Graph
+from tools.output import jsonable
+from tools.render import resource_document, write_resources
+
+SUBNET = "aws:ec2/subnet:Subnet"
+INSTANCE = "aws:ec2/instance:Instance"
+
+
+@pytest.fixture(scope="module")
+def private_subnets_graph(render_graph: RenderGraph) -> Graph:
+    """dev with private subnets and a NAT gateway: every network type the program can create."""
+    return render_graph("dev", overrides={"privateSubnets": True, "natGateway": True})
+
+
+def test_every_aws_type_the_program_creates_has_a_replay(private_subnets_graph: Graph) -> None:
+    graph = private_subnets_graph
+    types = {record.type for record in graph.resources if record.custom and record.type.startswith("aws:")}
+    assert types <= set(HANDLERS), f"no replay for {sorted(types - set(HANDLERS))}"
+
+
+def test_order_creates_everything_after_what_it_depends_on(render_graph: RenderGraph) -> None:
+    resources = planned_resources(render_graph("k8s-1-35"))
+    order = replay_order(resources)
+    position = {resource.urn: index for index, resource in enumerate(order)}
+    assert order[0].type == "aws:ec2/vpc:Vpc"
+    for resource in order:
+        for edge in resource.edges & position.keys():
+            assert position[edge] < position[resource.urn], f"{resource.name} before its dependency {edge}"
+
+
+def test_order_leaves_instances_out_on_request(render_graph: RenderGraph) -> None:
+    order = replay_order(planned_resources(render_graph("dev")), include_instances=False)
+    assert {r.type for r in order}.isdisjoint({INSTANCE, "aws:ec2/eipAssociation:EipAssociation"})
+    assert "aws:iam/instanceProfile:InstanceProfile" in {r.type for r in order}
+
+
+def test_resources_json_and_the_graph_give_the_same_plan(render_graph: RenderGraph, tmp_path: Path) -> None:
+    graph = render_graph("k8s-1-22")
+    (path,) = write_resources(graph, tmp_path)
+    from_file = planned_resources(path)
+    assert from_file == planned_resources(graph)
+    assert planned_resources(json.loads(path.read_text())) == from_file
+    assert region_of(from_file) == "us-east-1"
+
+
+def test_subnet_index_and_fixed_host_survive_a_different_56() -> None:
+    planned_block, real_block = "2600:1f18:cc36:100::/56", "2400:6500:73d4:bd00::/56"
+    for index in (0, 1, 128, 255):
+        planned = ipv6_subnet(planned_block, index)
+        assert _ipv6_index(planned) == index
+        real = ipv6_subnet(real_block, index)
+        assert _same_host(str(ipaddress.IPv6Network(planned)[10]), real) == str(ipaddress.IPv6Network(real)[10])
+
+
+# -- against moto ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    pytest.importorskip("moto", reason="moto comes with `make validate` (requirements-validate.txt)")
+    from tools.validate.motoserver import moto_server  # noqa: PLC0415 - after the skip
+
+    with moto_server() as url:
+        yield url
+
+
+def test_replays_a_stack_with_the_real_ipv6_block(render_graph: RenderGraph, endpoint: str) -> None:
+    from tools.aws_replay import replay  # noqa: PLC0415
+
+    graph = render_graph("k8s-1-35")
+    result = replay(graph, endpoint, include_instances=True)
+    assert result.ok, result.report()
+    (block,) = result.vpc_ipv6_cidrs.values()
+    assert ipaddress.IPv6Network(block).prefixlen == 56
+    plans = {r.name: r.inputs["ipv6CidrBlock"] for r in planned_resources(graph) if r.type == SUBNET}
+    assert result.subnet_ipv6_cidrs == {name: ipv6_subnet(block, _ipv6_index(p)) for name, p in plans.items()}
+    for name, info in result.instances.items():
+        subnet = next(s for s, sid in result.ids.items() if sid == info.subnet_id)
+        real = ipaddress.IPv6Network(result.subnet_ipv6_cidrs[result.names[subnet]])
+        assert info.ipv6 and all(ipaddress.IPv6Address(a) in real for a in info.ipv6), name
+        assert info.tags["kubernetes.io/cluster/k8s-1-35"] == "owned"
+    control_plane = result.instances["k8s-1-35-control-plane-node"]
+    assert control_plane.private_ipv4 == "10.0.0.10" and control_plane.ipv6[0].endswith("::a")
+    assert control_plane.public_ipv4, "the API server's Elastic IP is associated"
+    assert result.id("k8s-1-35-control-plane", "iam/role:Role") == "k8s-1-35-control-plane"
+
+
+def test_replays_private_subnets_with_egress_only_and_nat_gateways(private_subnets_graph: Graph, endpoint: str) -> None:
+    from tools.aws_replay import replay  # noqa: PLC0415
+
+    result = replay(private_subnets_graph, endpoint, include_instances=False)
+    assert result.ok, result.report()
+    ids = result.ids.values()
+    assert any(i.startswith("eigw-") for i in ids) and any(i.startswith("nat-") for i in ids)
+    private = [name for name in result.subnet_ipv6_cidrs if "-private-" in name]
+    assert private and all(ipaddress.IPv6Network(result.subnet_ipv6_cidrs[n]).network_address.packed[7] >= 128
+                           for n in private)
+
+
+def test_a_failing_call_is_reported_and_its_dependents_are_not_attempted(
+    render_graph: RenderGraph, endpoint: str
+) -> None:
+    from tools.aws_replay import replay  # noqa: PLC0415
+
+    documents = _documents(render_graph)
+    vpc = next(doc for doc in documents if doc["type"] == "aws:ec2/vpc:Vpc")
+    vpc["inputs"]["cidrBlock"] = "10.0.0.0/8"  # EC2 takes /16 to /28
+    policy = next(doc for doc in documents if doc["type"] == "aws:iam/rolePolicy:RolePolicy")
+    policy["inputs"]["policy"] = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allw"}]})
+    result = replay(documents, endpoint, include_instances=False)
+    failed = {call.name: call for call in result.failures}
+    assert failed[vpc["name"]].operation == "ec2.create_vpc"
+    assert failed[policy["name"]].operation == "iam.put_role_policy"
+    subnets = [doc["name"] for doc in documents if doc["type"] == SUBNET]
+    assert subnets and all("not attempted" in str(failed[name].error) for name in subnets)
+    assert not any(call.name.endswith("-ssm-core") for call in result.failures), "IAM does not wait for the VPC"
+
+
+def _documents(render_graph: RenderGraph) -> list[dict[str, Any]]:
+    """resources.json of a stack, as a fresh copy to change."""
+    return json.loads(json.dumps([jsonable(resource_document(r)) for r in render_graph("k8s-1-21").resources]))
