@@ -239,10 +239,10 @@ def validate_one_cluster_security_group(args: StackValidationArgs, report: Repor
     by_id = {group.props["id"]: group for group in groups if text(group.props.get("id"))}
     for node in stack_resources(args, NODE_TYPES):
         ids = _security_group_ids(node)
-        attached = {by_id[i].urn for i in ids if isinstance(i, str) and i in by_id} | {
-            dependency.urn for field in ("vpcSecurityGroupIds", "networkInterfaces")
-            for dependency in node.property_dependencies(field) if dependency.urn in by_urn
-        }
+        attached = {by_id[i].urn for i in ids if isinstance(i, str) and i in by_id}
+        if not by_id or any(is_unknown(i) for i in ids):  # IDs not known yet (preview): follow the dependencies
+            attached |= {dependency.urn for field in ("vpcSecurityGroupIds", "networkInterfaces")
+                         for dependency in node.property_dependencies(field) if dependency.urn in by_urn}
         unexplained = len(ids) - len(attached)  # unknown or foreign groups: their tags cannot be told
         answers = {urn: cluster_tagged(by_urn[urn].props.get("tags"), key) for urn in attached}
         tagged = sorted(by_urn[urn].name for urn, answer in answers.items() if answer)

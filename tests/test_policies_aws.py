@@ -174,6 +174,8 @@ def test_one_cluster_security_group_per_instance(dev: list[Captured]) -> None:
         "'dev-control-plane-node' has no cluster-tagged security group: attach exactly one security group tagged "
         "kubernetes.io/cluster/dev = owned."
     ]
+    default_group_only = edit_resources(dev, control_plane, lambda p: p.pop("vpcSecurityGroupIds"))
+    assert messages(policy, default_group_only, TAG_KEY)[0].startswith("'dev-control-plane-node' has no cluster-tagged")
     foreign = edit_resources(untagged, control_plane,
                              lambda p: p["vpcSecurityGroupIds"].append("sg-0123456789abcdef0"))
     assert messages(policy, foreign, TAG_KEY) == []  # a group outside the stack: its tags cannot be told
