@@ -15,7 +15,7 @@ from conftest import RenderGraph
 
 from components.network_plan import ipv6_subnet
 from tools.aws_replay import planned_resources, region_of, replay_order
-from tools.aws_replay_calls import HANDLERS, _ipv6_index, _same_host
+from tools.aws_replay_calls import HANDLERS, ipv6_index, same_host
 from tools.offline.capture import Graph
 from tools.output import jsonable
 from tools.render import resource_document, write_resources
@@ -65,9 +65,9 @@ def test_subnet_index_and_fixed_host_survive_a_different_56() -> None:
     planned_block, real_block = "2600:1f18:cc36:100::/56", "2400:6500:73d4:bd00::/56"
     for index in (0, 1, 128, 255):
         planned = ipv6_subnet(planned_block, index)
-        assert _ipv6_index(planned) == index
+        assert ipv6_index(planned) == index
         real = ipv6_subnet(real_block, index)
-        assert _same_host(str(ipaddress.IPv6Network(planned)[10]), real) == str(ipaddress.IPv6Network(real)[10])
+        assert same_host(str(ipaddress.IPv6Network(planned)[10]), real) == str(ipaddress.IPv6Network(real)[10])
 
 
 # -- against moto ---------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def test_replays_a_stack_with_the_real_ipv6_block(render_graph: RenderGraph, end
     (block,) = result.vpc_ipv6_cidrs.values()
     assert ipaddress.IPv6Network(block).prefixlen == 56
     plans = {r.name: r.inputs["ipv6CidrBlock"] for r in planned_resources(graph) if r.type == SUBNET}
-    assert result.subnet_ipv6_cidrs == {name: ipv6_subnet(block, _ipv6_index(p)) for name, p in plans.items()}
+    assert result.subnet_ipv6_cidrs == {name: ipv6_subnet(block, ipv6_index(p)) for name, p in plans.items()}
     for name, info in result.instances.items():
         subnet = next(s for s, sid in result.ids.items() if sid == info.subnet_id)
         real = ipaddress.IPv6Network(result.subnet_ipv6_cidrs[result.names[subnet]])

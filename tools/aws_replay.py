@@ -24,18 +24,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.aws_replay_calls import (
-    HANDLERS,
-    ApiReplay,
-    Call,
-    InstanceInfo,
-    PlannedResource,
-    ReplayError,
-    ReplayResult,
-)
+from tools.aws_replay_calls import HANDLERS, ApiReplay, Call, InstanceInfo, ReplayError, ReplayState
 from tools.offline.capture import Graph
 from tools.output import UNKNOWN_TEXT, jsonable
 
@@ -46,6 +39,55 @@ TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "te
 SERVICES = ("ec2", "iam", "ssm")
 
 Source = Graph | Path | Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource as the program registered it: JSON inputs (secrets "[secret]") and its edges."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    dependencies: tuple[str, ...]
+    property_dependencies: dict[str, tuple[str, ...]]
+
+    @property
+    def edges(self) -> set[str]:
+        return set(self.dependencies).union(*self.property_dependencies.values())
+
+
+@dataclass
+class ReplayResult(ReplayState):
+    """Everything the replay did: ids, the real IPv6 blocks, the instances, every call."""
+
+    endpoint_url: str = ""
+    region: str = ""
+    not_replayed: list[str] = field(default_factory=list)
+    """URNs of resources that are not AWS API objects (components, tls, random, kubernetes)."""
+
+    @property
+    def failures(self) -> list[Call]:
+        return [call for call in self.calls if call.error is not None]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def id(self, name: str, type_token: str | None = None) -> str:
+        """The API id of the resource with this logical name (and type, where names repeat)."""
+        matches = [urn for urn, logical in self.names.items() if logical == name and urn in self.ids
+                   and (type_token is None or urn.rsplit("::", 2)[-2].endswith(type_token))]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} replayed resources named {name!r}" + (f" of type {type_token}"
+                                                                                 if type_token else ""))
+        return self.ids[matches[0]]
+
+    def report(self) -> str:
+        lines = [f"{len(self.calls)} calls, {len(self.failures)} failed, against {self.endpoint_url} ({self.region})"]
+        lines += [f"  FAILED {call.operation} for {call.name}: {call.error}" for call in self.failures]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
 
 
 def planned_resources(source: Source) -> list[PlannedResource]:

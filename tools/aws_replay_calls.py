@@ -1,6 +1,6 @@
 """The AWS API calls of each resource type, as the Pulumi AWS provider makes them (boto3).
 
-Used by `tools.aws_replay`; the result types live here so the handlers can fill them in.
+Used by `tools.aws_replay`, which orders the resources and owns the public result type.
 """
 
 from __future__ import annotations
@@ -9,30 +9,15 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.network_plan import SUBNET_IPV6_PREFIX, VPC_IPV6_PREFIX, ipv6_subnet
 
-SECRET_STAND_IN = "[secret]"
-"""What a SecureString parameter holds in the replay: secrets never leave the render."""
 # Canonical's Ubuntu images name their root device /dev/sda1.
 ROOT_DEVICE = "/dev/sda1"
 
-
-@dataclass(frozen=True)
-class PlannedResource:
-    """One resource as the program registered it: JSON inputs (secrets "[secret]") and its edges."""
-
-    urn: str
-    type: str
-    name: str
-    inputs: dict[str, Any]
-    dependencies: tuple[str, ...]
-    property_dependencies: dict[str, tuple[str, ...]]
-
-    @property
-    def edges(self) -> set[str]:
-        return set(self.dependencies).union(*self.property_dependencies.values())
+if TYPE_CHECKING:
+    from tools.aws_replay import PlannedResource
 
 
 @dataclass(frozen=True)
@@ -57,48 +42,23 @@ class InstanceInfo:
 
 
 @dataclass
-class ReplayResult:
-    endpoint_url: str
-    region: str
+class ReplayState:
+    """What the calls established; `tools.aws_replay.ReplayResult` adds where and how it went."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    """Program resource URN -> its logical name."""
     ids: dict[str, str] = field(default_factory=dict)
     """Program resource URN -> the API's id (vpc-..., subnet-..., sgr-..., role and profile
     names, parameter names, i-...)."""
-    names: dict[str, str] = field(default_factory=dict)
-    """Program resource URN -> its logical name."""
     calls: list[Call] = field(default_factory=list)
     vpc_ipv6_cidrs: dict[str, str] = field(default_factory=dict)
     """VPC name -> the /56 the API assigned."""
     subnet_ipv6_cidrs: dict[str, str] = field(default_factory=dict)
     """Subnet name -> the /64 carved from that /56."""
     instances: dict[str, InstanceInfo] = field(default_factory=dict)
+    """Instance name -> what the API says about it."""
     notes: list[str] = field(default_factory=list)
     """Where the API needed a second call to reach the program's intent (a moto gap)."""
-    not_replayed: list[str] = field(default_factory=list)
-    """URNs of resources that are not AWS API objects (components, tls, random, kubernetes)."""
-
-    @property
-    def failures(self) -> list[Call]:
-        return [call for call in self.calls if call.error is not None]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def id(self, name: str, type_token: str | None = None) -> str:
-        """The API id of the resource with this logical name (and type, where names repeat)."""
-        matches = [urn for urn, logical in self.names.items() if logical == name and urn in self.ids
-                   and (type_token is None or urn.rsplit("::", 2)[-2].endswith(type_token))]
-        if len(matches) != 1:
-            raise KeyError(f"{len(matches)} replayed resources named {name!r}" + (f" of type {type_token}"
-                                                                                 if type_token else ""))
-        return self.ids[matches[0]]
-
-    def report(self) -> str:
-        lines = [f"{len(self.calls)} calls, {len(self.failures)} failed, against {self.endpoint_url} ({self.region})"]
-        lines += [f"  FAILED {call.operation} for {call.name}: {call.error}" for call in self.failures]
-        lines += [f"  note: {note}" for note in self.notes]
-        return "\n".join(lines)
-
 
 
 class ReplayError(Exception):
@@ -114,26 +74,22 @@ def _tag_spec(resource_type: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {"TagSpecifications": [{"ResourceType": resource_type, "Tags": tags}]} if tags else {}
 
 
-def _ipv6_index(planned_subnet: str) -> int:
+def ipv6_index(planned_subnet: str) -> int:
     """Which /64 of its /56 a planned subnet is (the low bits of its prefix)."""
     bits = SUBNET_IPV6_PREFIX - VPC_IPV6_PREFIX
     return (int(ipaddress.IPv6Network(planned_subnet).network_address) >> (128 - SUBNET_IPV6_PREFIX)) % 2**bits
 
 
-def _same_host(planned_address: str, subnet: str) -> str:
+def same_host(planned_address: str, subnet: str) -> str:
     """The planned address's host part inside the real /64 (fixed addresses like `::a`)."""
     host = int(ipaddress.IPv6Address(planned_address)) % 2 ** (128 - SUBNET_IPV6_PREFIX)
     return str(ipaddress.IPv6Network(subnet).network_address + host)
 
 
-def _int(value: Any) -> int:
-    return int(value)
-
-
 class ApiReplay:
     """The API calls of each resource type, as the Pulumi AWS provider makes them."""
 
-    def __init__(self, api: Mapping[str, Any], result: ReplayResult, types: Mapping[str, str]) -> None:
+    def __init__(self, api: Mapping[str, Any], result: ReplayState, types: Mapping[str, str]) -> None:
         self.api = api
         self.result = result
         self.types = types
@@ -197,7 +153,7 @@ class ApiReplay:
                                   "AvailabilityZone": i["availabilityZone"], **_tag_spec("subnet", i)}
         if i.get("ipv6CidrBlock"):
             block, planned = self.vpc_block(r, "ipv6CidrBlock"), i["ipv6CidrBlock"]
-            params["Ipv6CidrBlock"] = ipv6_subnet(block, _ipv6_index(planned)) if block else planned
+            params["Ipv6CidrBlock"] = ipv6_subnet(block, ipv6_index(planned)) if block else planned
         subnet = self.call(r, "ec2", "create_subnet", **params)["Subnet"]
         attributes = {"assignIpv6AddressOnCreation": "AssignIpv6AddressOnCreation",
                       "mapPublicIpOnLaunch": "MapPublicIpOnLaunch",
@@ -277,7 +233,7 @@ class ApiReplay:
         i = r.inputs
         permission: dict[str, Any] = {"IpProtocol": str(i["ipProtocol"])}
         if "fromPort" in i:
-            permission.update(FromPort=_int(i["fromPort"]), ToPort=_int(i["toPort"]))
+            permission.update(FromPort=int(i["fromPort"]), ToPort=int(i["toPort"]))
         described = {"Description": i["description"]} if i.get("description") else {}
         if "cidrIpv4" in i:
             permission["IpRanges"] = [{"CidrIp": i["cidrIpv4"], **described}]
@@ -321,8 +277,9 @@ class ApiReplay:
 
     def parameter(self, r: PlannedResource) -> None:
         i = r.inputs
-        value = i["value"] if i["value"] != "[secret]" else SECRET_STAND_IN  # secrets never leave the render
-        params = {"Name": i.get("name", r.name), "Type": i.get("type", "String"), "Value": value, "Tags": _tags(i)}
+        # A secret value is "[secret]" here, as in resources.json: secrets never leave the render.
+        params = {"Name": i.get("name", r.name), "Type": i.get("type", "String"), "Value": i["value"],
+                  "Tags": _tags(i)}
         params.update({key.title(): i[key] for key in ("description", "tier") if key in i})
         self.call(r, "ssm", "put_parameter", **params)
         self.done(r, params["Name"])
@@ -346,7 +303,7 @@ class ApiReplay:
         i = r.inputs
         subnet_urns = [urn for urn in r.property_dependencies.get("subnetId", ()) if urn in self.result.ids]
         subnet_block = self.result.subnet_ipv6_cidrs.get(self.result.names[subnet_urns[0]]) if subnet_urns else None
-        ipv6 = [_same_host(a, subnet_block) if subnet_block else a for a in i.get("ipv6Addresses", [])]
+        ipv6 = [same_host(a, subnet_block) if subnet_block else a for a in i.get("ipv6Addresses", [])]
         params: dict[str, Any] = {
             "ImageId": self.image(r), "InstanceType": i["instanceType"], "MinCount": 1, "MaxCount": 1,
             "SubnetId": self.ref(r, "subnetId"),
@@ -355,13 +312,13 @@ class ApiReplay:
         if ipv6:
             params["Ipv6Addresses"] = [{"Ipv6Address": address} for address in ipv6]
         elif "ipv6AddressCount" in i:
-            params["Ipv6AddressCount"] = _int(i["ipv6AddressCount"])
+            params["Ipv6AddressCount"] = int(i["ipv6AddressCount"])
         if "privateIp" in i:
             params["PrivateIpAddress"] = i["privateIp"]
         if "iamInstanceProfile" in i:
             params["IamInstanceProfile"] = {"Name": self.ref(r, "iamInstanceProfile")}
         if "metadataOptions" in i:
-            params["MetadataOptions"] = {key[0].upper() + key[1:]: _int(value) if isinstance(value, float) else value
+            params["MetadataOptions"] = {key[0].upper() + key[1:]: int(value) if isinstance(value, float) else value
                                          for key, value in i["metadataOptions"].items()}
         if "enablePrimaryIpv6" in i:
             params["EnablePrimaryIpv6"] = bool(i["enablePrimaryIpv6"])
@@ -370,7 +327,7 @@ class ApiReplay:
         specs = _tag_spec("instance", i).get("TagSpecifications", [])
         root = i.get("rootBlockDevice")
         if root:
-            ebs = {"VolumeSize": _int(root.get("volumeSize", 8)), "VolumeType": root.get("volumeType", "gp3"),
+            ebs = {"VolumeSize": int(root.get("volumeSize", 8)), "VolumeType": root.get("volumeType", "gp3"),
                    "Encrypted": bool(root.get("encrypted")),
                    "DeleteOnTermination": bool(root.get("deleteOnTermination"))}
             params["BlockDeviceMappings"] = [{"DeviceName": ROOT_DEVICE, "Ebs": ebs}]
@@ -423,7 +380,7 @@ class ApiReplay:
                 self.result.instances[name] = self.describe(r, instance_id)
 
 
-Handler = Callable[[ApiReplay, PlannedResource], None]
+Handler = Callable[[ApiReplay, "PlannedResource"], None]
 HANDLERS: dict[str, Handler] = {
     # Also the tie-break order of resources that are ready at the same time.
     "aws:ec2/vpc:Vpc": ApiReplay.vpc,

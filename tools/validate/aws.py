@@ -11,8 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tools.aws_replay import clients, planned_resources, replay
-from tools.aws_replay_calls import PlannedResource, ReplayResult
+from tools.aws_replay import PlannedResource, ReplayResult, clients, planned_resources, replay
 from tools.validate.common import VALIDATE_DIR, Finding, ToolResult
 from tools.validate.motoserver import moto_server
 
