@@ -79,21 +79,21 @@ STEPS: tuple[Step, ...] = (
     Step("node-binaries", 15, "estimate", "kubeadm, kubelet, kubectl (~150 MB) from dl.k8s.io + sha256 "
          "checks, crictl from GitHub (components/render/scripts.py)"),
     Step("kubeadm-init", 75, "estimate", "image pull of the control-plane images + static pods healthy; "
-         "kubeadm waits up to 4m0s (a timeout, not a typical time: https://kubernetes.io/docs/reference/"
-         "setup-tools/kubeadm/kubeadm-init/)"),
+         "kubeadm's own wait for a healthy control plane is 4m0s, a timeout, not a typical time "
+         "(https://kubernetes.io/docs/reference/setup-tools/kubeadm/kubeadm-init/)"),
     Step("readyz-poll", 5, "code", "components/readiness.py POLL_INTERVAL_SECONDS = 10: on average half an "
          "interval after the API server is ready"),
     Step("k8s-provider", 1, "estimate", "provider configuration only, no cloud call"),
-    Step("k8s-object", 1, "estimate", "one API request; pulumi-kubernetes has no await logic for Secrets, "
-         "ConfigMaps, ServiceAccounts, RBAC or Namespaces (https://www.pulumi.com/blog/"
-         "improving-kubernetes-management-with-pulumis-await-logic/)"),
-    Step("k8s-service", 2, "estimate", "pulumi-kubernetes awaits a Service's endpoints (https://www.pulumi.com/"
-         "registry/packages/kubernetes/api-docs/core/v1/service/); its pods are already Ready"),
-    Step("ccm-daemonset", 40, "estimate", "pulumi-kubernetes awaits DaemonSet rollout (https://github.com/"
-         "pulumi/pulumi-kubernetes/pull/2953): CCM image pull + start on the control plane"),
-    Step("cilium-release", 150, "estimate", "Helm install with Pulumi's await (Release waits unless skipAwait, "
-         "https://www.pulumi.com/registry/packages/kubernetes/api-docs/helm/v3/release/): cilium agent "
-         "(~200 MB image) and operator Ready"),
+    Step("k8s-object", 1, "estimate", "one API request; the installed pulumi-kubernetes SDK docstrings promise a "
+         "readiness wait for Deployment and Service (\"This resource waits until its status is ready\"), none "
+         "for Secret, ConfigMap, Namespace, ServiceAccount or RBAC kinds"),
+    Step("k8s-service", 2, "estimate", "pulumi-kubernetes awaits a Service's endpoints (its docstring; "
+         "https://www.pulumi.com/registry/packages/kubernetes/api-docs/core/v1/service/); the pods are already Ready"),
+    Step("ccm-daemonset", 40, "estimate", "pulumi-kubernetes awaits DaemonSet rollout since https://github.com/"
+         "pulumi/pulumi-kubernetes/pull/2953 (not in the 4.34 SDK docstring): CCM image pull + start"),
+    Step("cilium-release", 150, "estimate", "Helm install; the Release \"waits until all resources are in a ready "
+         "state\" unless skipAwait (SDK docstring, https://www.pulumi.com/registry/packages/kubernetes/api-docs/"
+         "helm/v3/release/): chart fetch, cilium agent (~200 MB image) and operator Ready"),
     Step("smoke-deployment", 60, "estimate", "awaits Ready pods, which need a Ready worker: kubeadm join after "
          "the API server answers, Cilium on it, the CCM's uninitialized taint removed, then the kuard pull "
          "- runtime waits that are not edges of the graph"),
