@@ -118,16 +118,20 @@ def evaluation_section(results: Results) -> list[str]:
     dev = [m for m in results.stacks if m.label.startswith("dev ")]
     sdk = _floor(results, "SDK modules floor")
     for m in dev:
-        overhead = m.wall.median - floor.wall.median - (m.key_cpu.median if m.key_cpu else 0.0)
-        keys = " minus the mock's key CPU" if m.key_cpu and m.key_cpu.median else ""
+        keys = m.key_cpu.median if m.key_cpu else 0.0
+        wall = m.wall.median - floor.wall.median - keys
+        cpu = m.cpu.median - floor.cpu.median - keys
+        sdk_wall, sdk_cpu = sdk.wall.median - floor.wall.median, sdk.cpu.median - floor.cpu.median
+        minus = " minus the mock's key CPU" if keys else ""
         lines.append(
-            f"- Target: `{m.label}` overhead above the import floor{keys} is {overhead:.2f} s "
-            f"(target < {OVERHEAD_TARGET_S} s): {_verdict(overhead < OVERHEAD_TARGET_S)}. Of it, "
-            f"{sdk.wall.median - floor.wall.median:.2f} s is loading the SDK submodules used; "
-            f"{overhead - (sdk.wall.median - floor.wall.median):.2f} s is the program and the mock engine."
+            f"- Target: `{m.label}` overhead above the import floor{minus} is {wall:.2f} s wall / {cpu:.2f} s CPU "
+            f"(target < {OVERHEAD_TARGET_S} s): {_verdict(max(wall, cpu) < OVERHEAD_TARGET_S)}. Of it, "
+            f"{sdk_wall:.2f} s wall / {sdk_cpu:.2f} s CPU is loading the SDK submodules used; "
+            f"{wall - sdk_wall:.2f} s / {cpu - sdk_cpu:.2f} s is the program and the mock engine."
         )
+    lines.append("- On a shared machine CPU time (user + system of the child) is the load-robust measure; wall "
+                 "time also counts waiting for a core.")
     return [*lines, ""]
-
 
 
 def growth_section(results: Results) -> list[str]:
