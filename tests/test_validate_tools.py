@@ -16,7 +16,8 @@ from conftest import RenderGraph
 
 from tools.render import write_all
 from tools.validate import checkov, cloudinit, openssl, shellcheck, yamllint
-from tools.validate.common import TOOLS_DIR
+from tools.validate.common import REPOSITORY, TOOLS_DIR, Finding, ToolResult
+from tools.validate.report import summary_markdown, table
 
 
 def _needs(tool: str, *candidates: Path) -> None:
@@ -114,3 +115,17 @@ def test_checkov_reports_a_privileged_pod(dev_render: Path, tmp_path: Path) -> N
     result = checkov.check("dev", broken)
     assert result.error is None, result.error
     assert any(f.message.startswith("CKV_K8S_16 ") for f in result.findings), result.findings
+
+
+def test_summary_table_shows_findings_errors_and_what_does_not_apply() -> None:
+    results = [
+        ToolResult("shellcheck", "dev", checked=3, findings=[Finding("x.yaml:runcmd:2", "SC2154 (warning): ...")]),
+        ToolResult("shellcheck", "k8s-1-35", checked=3),
+        ToolResult("actionlint", REPOSITORY, error="go is not installed"),
+    ]
+    lines = table(results, ["shellcheck", "actionlint"], ["dev", "k8s-1-35"]).splitlines()
+    assert lines[0].split() == ["tool", "dev", "k8s-1-35", REPOSITORY]
+    assert lines[2].split() == ["shellcheck", "1", "/", "3", "0", "/", "3", "-"]
+    assert lines[3].split() == ["actionlint", "-", "-", "error"]
+    markdown = summary_markdown(results, ["shellcheck", "actionlint"], ["dev", "k8s-1-35"], {}, 1.0)
+    assert "- `x.yaml:runcmd:2`: SC2154 (warning): ..." in markdown and "go is not installed" in markdown

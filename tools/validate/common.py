@@ -77,7 +77,3 @@ def run(argv: Sequence[str], stdin: str | None = None, cwd: Path = REPO_ROOT,
     """Run a tool to completion (bounded); output captured as text, never raises on exit codes."""
     return subprocess.run(list(argv), input=stdin, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=env, check=False)
-
-
-def stack_dirs(render_dir: Path = RENDER_DIR) -> dict[str, Path]:
-    return {path.name: path for path in sorted(render_dir.iterdir()) if path.is_dir()} if render_dir.exists() else {}
