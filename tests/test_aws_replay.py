@@ -75,7 +75,7 @@ def test_subnet_index_and_fixed_host_survive_a_different_56() -> None:
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    pytest.importorskip("moto", reason="moto comes with `make validate` (requirements-validate.txt)")
+    pytest.importorskip("moto", reason="moto comes with requirements-dev.txt")
     from tools.validate.motoserver import moto_server  # noqa: PLC0415 - after the skip
 
     with moto_server() as url:
