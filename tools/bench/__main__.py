@@ -76,10 +76,8 @@ def measure(
     growth_configs = []
     for mode in MODES:
         for count in workers:
-            config = program_config("dev", mode, {**GROWTH_OVERRIDES, "workerCount": count},
-                                    label=f"dev {mode} {count} workers", group="growth")
-            config.meta["workers"] = count
-            growth_configs.append(config)
+            growth_configs.append(program_config("dev", mode, {**GROWTH_OVERRIDES, "workerCount": count},
+                                                 label=f"dev {mode} {count} workers", group="growth", workers=count))
     everything = [*floors, *stack_configs, *growth_configs]
     samples = run_interleaved(everything, runs, progress=_log)
     raw = {config.label: {"argv": list(config.argv), "samples": [asdict(sample) for sample in samples[config.label]]}

@@ -52,10 +52,10 @@ def python_config(label: str, code: str, group: str = "floor") -> Config:
 
 
 def program_config(stack: str, mode: str, overrides: dict[str, object] | None = None, *,
-                   label: str | None = None, group: str = "stack") -> Config:
+                   label: str | None = None, group: str = "stack", workers: int | None = None) -> Config:
     argv = ("-m", "tools.bench.child", "--stack", stack, "--mode", mode,
             "--overrides", json.dumps(overrides or {}, sort_keys=True))
-    meta = {"stack": stack, "mode": mode, "overrides": overrides or {}}
+    meta = {"stack": stack, "mode": mode, "overrides": overrides or {}, "workers": workers}
     return Config(label or f"{stack} {mode}", argv, group, meta)
 
 
