@@ -47,10 +47,15 @@ class AwsCloudControllerManager(pulumi.ComponentResource):
             release=args.release, image=args.image, cluster_name=args.cluster_name, cloud_config=self.cloud_config
         )
         self.objects = []
-        for manifest in ccm_manifests(settings, args.cluster_ca_cert_pem, args.front_proxy_ca_cert_pem):
-            # Each object waits for the ones before it: the DaemonSet starts only once its
-            # RBAC, Secrets and ConfigMap exist, so the first pod never logs "forbidden".
+        manifests = ccm_manifests(settings, args.cluster_ca_cert_pem, args.front_proxy_ca_cert_pem)
+        *config_and_rbac, workload = manifests
+        for manifest in config_and_rbac:
             self.objects.append(create_object(name, manifest, pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=list(self.objects),
+                parent=self, provider=args.provider,
             )))
+        # The DaemonSet alone waits for the rest: its first pod must find its RBAC, Secrets and
+        # ConfigMap (no "forbidden", no missing CA bundle); the others can go in parallel.
+        self.objects.append(create_object(name, workload, pulumi.ResourceOptions(
+            parent=self, provider=args.provider, depends_on=list(self.objects),
+        )))
         self.register_outputs({"image": args.image, "cloudConfig": self.cloud_config})

@@ -79,10 +79,14 @@ class SmokeWorkload(pulumi.ComponentResource):
     def __init__(self, name: str, settings: StackSettings, provider: k8s.Provider,
                  after: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8sdualstack:smoke:SmokeWorkload", name, None, opts)
-        self.objects = []
-        for manifest in smoke_manifests(settings.architecture, settings.ip_families):
+        namespace, *namespaced = smoke_manifests(settings.architecture, settings.ip_families)
+        created_namespace = create_object(name, namespace, pulumi.ResourceOptions(parent=self, provider=provider))
+        self.objects = [created_namespace]
+        for manifest in namespaced:
+            # Pods need the CNI and initialised nodes; the Service only its namespace.
+            needs = [created_namespace, *after] if manifest["kind"] == "Deployment" else [created_namespace]
             self.objects.append(create_object(name, manifest, pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=[*after, *self.objects],
+                parent=self, provider=provider, depends_on=needs,
             )))
         self.register_outputs({})
 

@@ -52,7 +52,9 @@ class ClusterPki(pulumi.ComponentResource):
     bootstrap_token: pulumi.Output[str]
     """Secret: `<id>.<secret>` kubeadm bootstrap token."""
     parameters: list[aws.ssm.Parameter]
-    """Everything the nodes fetch at boot; instances depend on these."""
+    """Everything the control plane fetches at boot; it depends on these."""
+    bootstrap_token_parameter: aws.ssm.Parameter
+    """The one parameter a worker reads at boot."""
 
     def __init__(self, name: str, args: ClusterPkiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8sdualstack:pki:ClusterPki", name, None, opts)
@@ -91,9 +93,10 @@ class ClusterPki(pulumi.ComponentResource):
             for node_file in CONTROL_PLANE_FILES
         ]
         self.bootstrap_token = self._bootstrap_token()
-        self.parameters.append(
-            self._parameter(bootstrap_token_parameter(args.ssm_prefix), self.bootstrap_token, secret=True)
+        self.bootstrap_token_parameter = self._parameter(
+            bootstrap_token_parameter(args.ssm_prefix), self.bootstrap_token, secret=True
         )
+        self.parameters.append(self.bootstrap_token_parameter)
 
         self.register_outputs(
             {

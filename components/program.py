@@ -90,6 +90,9 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     )
     ami_id = settings.ami_id or ubuntu_ami_id(release.ubuntu_release, settings.architecture)
 
+    # Each role boots only once the parameters it reads exist (workers: just the join token).
+    boot_reads = {NodeRole.CONTROL_PLANE: pki.parameters, NodeRole.WORKER: [pki.bootstrap_token_parameter]}
+
     def node_spec(role: NodeRole, instance_type: str) -> NodeSpec:
         return NodeSpec(
             instance_type=instance_type,
@@ -97,7 +100,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             ami_id=ami_id,
             security_group_id=network.security_groups[role].id,
             instance_profile_name=identity.instance_profiles[role].name,
-            boot_dependencies=pki.parameters,
+            boot_dependencies=boot_reads[role],
         )
 
     control_plane = ControlPlane(f"{name}-control-plane", ControlPlaneArgs(
