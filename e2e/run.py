@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import ipaddress
 import json
 import os
@@ -26,7 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +172,6 @@ class Environment:
     instances: list[Instance]
     private_dir: Path
     log_root: Path
-    results: list[dict[str, Any]] = field(default_factory=list)
 
 
 def seed_moto(graph: Graph, moto_url: str, region: str) -> list[Instance]:
@@ -242,10 +242,10 @@ def _mount_files(admin: Kube, mount_dir: Path, overrides_text: str) -> None:
 
 def _service_overrides_text(env: Environment, families: tuple[IpFamily, ...]) -> tuple[str, str]:
     """(the cloud config without overrides, the [ServiceOverride] sections pointing EC2 at moto)."""
-    common = {"cluster_name": env.cluster_name, "zone": env.zone, "region": env.region, "ip_families": families}
-    base = render_cloud_config(env.release, **common)  # type: ignore[arg-type]
-    full = render_cloud_config(env.release, **common,  # type: ignore[arg-type]
-                               service_overrides=[ServiceOverride("EC2", env.region, env.moto_url, env.region)])
+    render = functools.partial(render_cloud_config, env.release, cluster_name=env.cluster_name, zone=env.zone,
+                               region=env.region, ip_families=families)
+    base = render()
+    full = render(service_overrides=[ServiceOverride("EC2", env.region, env.moto_url, env.region)])
     if not full.startswith(base):
         raise AssertionError("the service overrides are not an appendix of the cloud config")
     return base, full[len(base):]
