@@ -245,7 +245,7 @@ def _service_overrides_text(env: Environment, families: tuple[IpFamily, ...]) ->
     render = functools.partial(render_cloud_config, env.release, cluster_name=env.cluster_name, zone=env.zone,
                                region=env.region, ip_families=families)
     base = render()
-    full = render(service_overrides=[ServiceOverride("EC2", env.region, env.moto_url, env.region)])
+    full = render(service_overrides=[ServiceOverride("EC2", env.region, env.moto_url, env.region, signing_name="ec2")])
     if not full.startswith(base):
         raise AssertionError("the service overrides are not an appendix of the cloud config")
     return base, full[len(base):]

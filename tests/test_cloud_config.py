@@ -50,10 +50,12 @@ def test_1_21_has_no_node_ip_families_and_1_22_has_one_line_per_family() -> None
 def test_service_overrides_are_sections_gcfg_style() -> None:
     text = render(release_for("1.35"), service_overrides=[
         ServiceOverride("ec2", "us-east-1", "http://127.0.0.1:5000", "us-east-1"),
-        ServiceOverride("sts", "us-east-1", "http://127.0.0.1:5000", "us-east-1"),
+        ServiceOverride("sts", "us-east-1", "http://127.0.0.1:5000", "us-east-1", signing_name="sts"),
     ])
     parser = configparser.ConfigParser(strict=False)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read_string(text)
     assert parser['ServiceOverride "2"']["Service"] == "sts"
     assert parser['ServiceOverride "1"']["URL"] == "http://127.0.0.1:5000"
+    assert "SigningName" not in parser['ServiceOverride "1"']
+    assert parser['ServiceOverride "2"']["SigningName"] == "sts"

@@ -23,6 +23,8 @@ class ServiceOverride:
     region: str
     url: str
     signing_region: str
+    signing_name: str | None = None
+    """SigV4 service name; without it newer CCMs sign the overridden calls with an empty one."""
 
 
 class UnknownCloudConfigKeyError(ValueError):
@@ -66,4 +68,6 @@ def render_cloud_config(
             f"URL = {override.url}",
             f"SigningRegion = {override.signing_region}",
         ]
+        if override.signing_name:
+            lines.append(f"SigningName = {override.signing_name}")
     return "\n".join(lines) + "\n"
