@@ -104,6 +104,9 @@ def render_worker_user_data(cluster: ClusterBootstrap, ca_cert_hash: str) -> str
 
 def _user_data(kubeadm_template: str, fetches: Sequence[scripts.FetchEntry], boot_script: str) -> str:
     document = {
+        # The control plane's public IPv4 changes when its Elastic IP is associated, which can
+        # cut a download cloud-init has in flight: apt retries instead of giving up.
+        "apt": {"conf": 'Acquire::Retries "10";\n'},
         "package_update": True,
         "packages": list(PACKAGES),
         "write_files": [
