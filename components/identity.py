@@ -35,6 +35,8 @@ class ClusterIdentity(pulumi.ComponentResource):
     roles: dict[NodeRole, aws.iam.Role]
     instance_profiles: dict[NodeRole, aws.iam.InstanceProfile]
     """Attach to instances: the control plane's carries the CCM policy of the release."""
+    policies: dict[NodeRole, list[aws.iam.RolePolicy]]
+    """Inline policies per role: a node's boot reads SSM only once they exist."""
 
     def __init__(self, name: str, args: ClusterIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8sdualstack:identity:ClusterIdentity", name, None, opts)
@@ -46,6 +48,7 @@ class ClusterIdentity(pulumi.ComponentResource):
 
         self.roles = {}
         self.instance_profiles = {}
+        self.policies = {role: [] for role in NodeRole}
         for role in NodeRole:
             iam_role = self._role(role)
             ssm_policy = pulumi.Output.all(partition, account_id).apply(functools.partial(
@@ -93,9 +96,9 @@ class ClusterIdentity(pulumi.ComponentResource):
         return iam_role
 
     def _inline_policy(self, iam_role: aws.iam.Role, role: NodeRole, purpose: str, document: pulumi.Input[str]) -> None:
-        aws.iam.RolePolicy(
+        self.policies[role].append(aws.iam.RolePolicy(
             f"{self._name}-{role.value}-{purpose}",
             role=iam_role.id,
             policy=document,
             opts=pulumi.ResourceOptions(parent=iam_role),
-        )
+        ))

@@ -42,6 +42,7 @@ def _node(
     private_ip: str | None = None,
     ipv6_addresses: list[pulumi.Input[str]] | None = None,
     ipv6_address_count: int | None = None,
+    replace_on_user_data_change: bool = False,
 ) -> aws.ec2.Instance:
     return aws.ec2.Instance(
         name,
@@ -65,6 +66,7 @@ def _node(
             tags=cluster_tags(cluster.cluster_name, f"{name}-root"),
         ),
         user_data=user_data,
+        user_data_replace_on_change=replace_on_user_data_change,
         tags=cluster_tags(cluster.cluster_name, name),
         opts=pulumi.ResourceOptions.merge(
             opts,
@@ -165,6 +167,9 @@ class WorkerPool(pulumi.ComponentResource):
                 user_data=user_data,
                 opts=pulumi.ResourceOptions(parent=self),
                 ipv6_address_count=1,
+                # cloud-init runs once: a worker with new user data (a rotated CA, a new
+                # endpoint) must be a new instance, or it would keep joining the old cluster.
+                replace_on_user_data_change=True,
             )
             for index in range(args.count)
         }

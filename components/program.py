@@ -90,8 +90,12 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     )
     ami_id = settings.ami_id or ubuntu_ami_id(release.ubuntu_release, settings.architecture)
 
-    # Each role boots only once the parameters it reads exist (workers: just the join token).
-    boot_reads = {NodeRole.CONTROL_PLANE: pki.parameters, NodeRole.WORKER: [pki.bootstrap_token_parameter]}
+    # Each role boots only once the parameters it reads (workers: just the join token) and the
+    # policies that let it read them exist.
+    boot_reads = {
+        NodeRole.CONTROL_PLANE: [*pki.parameters, *identity.policies[NodeRole.CONTROL_PLANE]],
+        NodeRole.WORKER: [pki.bootstrap_token_parameter, *identity.policies[NodeRole.WORKER]],
+    }
 
     def node_spec(role: NodeRole, instance_type: str) -> NodeSpec:
         return NodeSpec(

@@ -134,16 +134,20 @@ _CCM_READ_ACTIONS: tuple[Since, ...] = (
     Since("kms:DescribeKey", "1.20"),
 )
 
-# Actions that create a resource: no tag exists yet to condition on (the CCM tags its
-# security groups and load balancers in a second call), so they stay unconditional.
+# Actions that create a resource: no tag exists yet to condition on, so they stay unconditional.
 _CCM_CREATE_ACTIONS: tuple[Since, ...] = (
     Since("ec2:CreateSecurityGroup", "1.20"),
-    Since("ec2:CreateTags", "1.20"),
     Since("ec2:CreateVolume", "1.20"),
     Since("elasticloadbalancing:CreateLoadBalancer", "1.20"),
     Since("elasticloadbalancing:CreateTargetGroup", "1.20"),
-    Since("elasticloadbalancing:AddTags", "1.20"),
     Since("iam:CreateServiceLinkedRole", "1.20"),
+)
+
+# Tagging: never unconditional, or the role could add the cluster tag to any resource in the
+# account and so unlock every cluster-tagged action on it (render/iam.py scopes them).
+_CCM_TAGGING_ACTIONS: tuple[Since, ...] = (
+    Since("ec2:CreateTags", "1.20"),
+    Since("elasticloadbalancing:AddTags", "1.20"),
 )
 
 # Actions on resources that already exist: narrowed to the cluster's own resources by
@@ -205,11 +209,12 @@ class CcmIamActions:
 
     read: tuple[str, ...]
     create: tuple[str, ...]
+    tagging: tuple[str, ...]
     cluster_tagged: tuple[str, ...]
 
     @property
     def all(self) -> tuple[str, ...]:
-        return self.read + self.create + self.cluster_tagged
+        return self.read + self.create + self.tagging + self.cluster_tagged
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,7 @@ class Release:
         return CcmIamActions(
             read=_select(_CCM_READ_ACTIONS, self.version),
             create=_select(_CCM_CREATE_ACTIONS, self.version),
+            tagging=_select(_CCM_TAGGING_ACTIONS, self.version),
             cluster_tagged=_select(_CCM_CLUSTER_TAGGED_ACTIONS, self.version),
         )
 

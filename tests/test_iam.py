@@ -9,15 +9,31 @@ from components.versions import RELEASES, Release
 
 
 @pytest.mark.parametrize("release", RELEASES, ids=[r.minor for r in RELEASES])
-def test_ccm_policy_grants_every_action_once_and_scopes_mutations(release: Release) -> None:
+def test_ccm_policy_grants_every_action_and_scopes_mutations(release: Release) -> None:
     statements = {s["Sid"]: s for s in ccm_policy(release, "dev")["Statement"]}
     granted = [a for s in statements.values() for a in s["Action"]]
-    assert sorted(granted) == sorted(release.ccm_iam_actions.all)
+    assert set(granted) == set(release.ccm_iam_actions.all)
     tagged = statements["CcmClusterResources"]
     assert tagged["Condition"] == {"StringEquals": {"aws:ResourceTag/kubernetes.io/cluster/dev": "owned"}}
     assert "ec2:DeleteSecurityGroup" in tagged["Action"] and "ec2:DescribeInstances" not in tagged["Action"]
     assert all(s["Effect"] == "Allow" for s in statements.values())
     assert not any(a.endswith(":*") or a == "*" for a in granted)
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=[r.minor for r in RELEASES])
+def test_tagging_is_never_unconditional(release: Release) -> None:
+    # An unconditional CreateTags would let the role tag any resource as the cluster's and so
+    # unlock DeleteVolume, DeleteSecurityGroup, ... on it.
+    statements = ccm_policy(release, "dev")["Statement"]
+    for statement in statements:
+        if {"ec2:CreateTags", "elasticloadbalancing:AddTags"} & set(statement["Action"]):
+            assert statement.get("Condition"), statement["Sid"]
+    on_create = {s["Action"][0]: s["Condition"]["StringEquals"] for s in statements if "TagOnCreate" in s["Sid"]}
+    assert on_create == {
+        "ec2:CreateTags": {"ec2:CreateAction": ["CreateSecurityGroup", "CreateVolume"]},
+        "elasticloadbalancing:AddTags": {"elasticloadbalancing:CreateAction": ["CreateLoadBalancer",
+                                                                              "CreateTargetGroup"]},
+    }
 
 
 def test_ssm_read_is_limited_to_the_cluster_path() -> None:

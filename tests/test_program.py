@@ -107,10 +107,15 @@ def test_instances_are_hardened_dual_stack_nodes(render_graph: RenderGraph, stac
         root = inputs["rootBlockDevice"]
         assert root["encrypted"] is True and root["volumeType"] == "gp3"
         assert "ami" in instance.ignore_changes
+        # Workers are cattle: new user data means a new worker. The control plane holds etcd.
+        assert inputs.get("userDataReplaceOnChange", False) is ("workers" in instance.name)
         parameters = {p.urn for p in graph.by_type(PARAMETER)}
         token = {p.urn for p in graph.by_type(PARAMETER) if p.inputs["name"].endswith("/bootstrap/token")}
         needed = parameters if "control-plane" in instance.name else token
         assert needed <= set(instance.dependencies), "nodes boot only once the SSM parameters they read exist"
+        (profile,) = [graph.get(urn).name for urn in instance.property_dependencies["iamInstanceProfile"]]
+        ssm_policy = graph.one("aws:iam/rolePolicy:RolePolicy", f"{profile}-ssm-parameters")
+        assert ssm_policy.urn in instance.dependencies, "and the policy that lets them read them"
 
 
 @EVERY_STACK

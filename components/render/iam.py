@@ -11,6 +11,12 @@ from components.versions import NODE_IAM_ACTIONS, Release
 PolicyDocument = dict[str, Any]
 VERSION = "2012-10-17"
 SSM_READ_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters")
+# Tags may also be set by the call that creates the resource (tag-on-create), named by the
+# service's CreateAction condition key.
+TAG_ON_CREATE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ec2:CreateTags": ("ec2:CreateAction", ("CreateSecurityGroup", "CreateVolume")),
+    "elasticloadbalancing:AddTags": ("elasticloadbalancing:CreateAction", ("CreateLoadBalancer", "CreateTargetGroup")),
+}
 
 
 def _statement(sid: str, actions: tuple[str, ...], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
@@ -31,12 +37,18 @@ def ccm_policy(release: Release, cluster_name: str) -> PolicyDocument:
     resources narrowed to those carrying the cluster tag."""
     actions = release.ccm_iam_actions
     tag_condition = {"StringEquals": {f"aws:ResourceTag/{cluster_tag_key(cluster_name)}": OWNED}}
+    tag_on_create = [
+        _statement(f"CcmTagOnCreate{index}", (action,), Condition={"StringEquals": {key: list(creators)}})
+        for index, action in enumerate(actions.tagging)
+        for key, creators in [TAG_ON_CREATE[action]]
+    ]
     return {
         "Version": VERSION,
         "Statement": [
             _statement("CcmDescribe", actions.read),
             _statement("CcmCreate", actions.create),
-            _statement("CcmClusterResources", actions.cluster_tagged, Condition=tag_condition),
+            _statement("CcmClusterResources", actions.cluster_tagged + actions.tagging, Condition=tag_condition),
+            *tag_on_create,
         ],
     }
 
