@@ -109,7 +109,7 @@ class ControlPlane(pulumi.ComponentResource):
         )
         user_data = pulumi.Output.all(address.public_ip, args.ipv6).apply(
             lambda values: render_control_plane_user_data(
-                cluster, api_server_cert_sans=[values[0], args.private_ipv4, values[1]]
+                cluster, api_server_cert_sans=[values[0], args.private_ipv4, values[1]], elastic_ip=values[0]
             )
         )
         node_name = f"{name}-node"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,12 +27,17 @@ from bootstrap_support import (
 
 from components.pki_layout import CONTROL_PLANE_FILES
 from components.render import scripts
+from components.render.cloudinit import (
+    render_control_plane_user_data,
+    render_worker_user_data,
+    wait_for_public_ipv4_command,
+)
 from components.render.kubeadm import (
     render_init_configuration,
     render_join_configuration,
 )
 from components.settings import Architecture
-from components.versions import RELEASES, Release
+from components.versions import RELEASES, Release, release_for
 
 # --- cloud-init user data --------------------------------------------------------------------
 
@@ -186,3 +192,37 @@ def test_cloud_init_schema_accepts_user_data(tmp_path: Path, role: str, release:
     assert "deprecat" not in output.lower(), output
 
 
+
+
+def test_control_plane_waits_for_its_elastic_ip_before_any_download(tmp_path: Path) -> None:
+    cluster = make_cluster(release_for("1.35"))
+    text = render_control_plane_user_data(cluster, SANS, elastic_ip="198.51.100.7")
+    (command,) = yaml.safe_load(text)["bootcmd"]
+    assert command[:3] == ["cloud-init-per", "once", "wait-for-elastic-ip"]
+    assert "bootcmd" not in yaml.safe_load(render_worker_user_data(cluster, CA_HASH))
+    # Run the loop with a stub curl: IMDS first answers the old automatic address, then the EIP.
+    calls = tmp_path / "calls"
+    stub = tmp_path / "curl"
+    stub.write_text(
+        "#!/bin/bash\n"
+        f'echo "$*" >> {calls}\n'
+        'case "$*" in *api/token*) echo token ;; *public-ipv4*) '
+        f'if [ "$(grep -c public-ipv4 {calls})" -ge 3 ]; then echo 198.51.100.7; else echo 3.3.3.3; fi ;; esac\n'
+    )
+    stub.chmod(0o755)
+    script = wait_for_public_ipv4_command("198.51.100.7", tries=10, interval_seconds=0)[-1]
+    done = subprocess.run(["bash", "-c", script], env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0
+    assert calls.read_text().count("public-ipv4") == 3, "stops polling once the Elastic IP is there"
+    assert "X-aws-ec2-metadata-token: token" in calls.read_text()
+
+
+def test_the_elastic_ip_wait_is_bounded_and_never_fails_the_boot(tmp_path: Path) -> None:
+    stub = tmp_path / "curl"
+    stub.write_text("#!/bin/bash\necho 3.3.3.3\n")
+    stub.chmod(0o755)
+    script = wait_for_public_ipv4_command("198.51.100.7", tries=3, interval_seconds=0)[-1]
+    done = subprocess.run(["bash", "-c", script], env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0

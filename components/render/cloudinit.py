@@ -84,13 +84,33 @@ PACKAGES: tuple[str, ...] = (
 )
 
 
-def render_control_plane_user_data(cluster: ClusterBootstrap, api_server_cert_sans: Sequence[str]) -> str:
-    """User data of the control plane: installs the node, fetches the PKI and runs kubeadm init."""
+def render_control_plane_user_data(
+    cluster: ClusterBootstrap, api_server_cert_sans: Sequence[str], elastic_ip: str | None = None
+) -> str:
+    """User data of the control plane: installs the node, fetches the PKI and runs kubeadm init.
+
+    With `elastic_ip`, the boot first waits (bounded) until that address is the instance's
+    public IPv4: associating it swaps the address and cuts connections in flight.
+    """
     return _user_data(
         kubeadm_template=render_init_configuration(cluster, api_server_cert_sans),
         fetches=scripts.control_plane_fetches(cluster.ssm_prefix),
         boot_script=scripts.control_plane_script(cluster),
+        bootcmd=[wait_for_public_ipv4_command(elastic_ip)] if elastic_ip else [],
     )
+
+
+def wait_for_public_ipv4_command(address: str, tries: int = 90, interval_seconds: int = 2) -> list[str]:
+    """A once-per-instance bootcmd polling IMDSv2 until `address` is the public IPv4; it never
+    fails the boot (after the bound, apt's retries are the fallback)."""
+    imds = scripts.IMDS
+    script = (
+        f"for _ in $(seq {tries}); do "
+        f"token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' {imds}/api/token) && "
+        f"[ \"$(curl -fsS -H \"X-aws-ec2-metadata-token: $token\" {imds}/meta-data/public-ipv4)\" = {address} ] "
+        f"&& exit 0; sleep {interval_seconds}; done; exit 0"
+    )
+    return ["cloud-init-per", "once", "wait-for-elastic-ip", "bash", "-c", script]
 
 
 def render_worker_user_data(cluster: ClusterBootstrap, ca_cert_hash: str) -> str:
@@ -102,8 +122,13 @@ def render_worker_user_data(cluster: ClusterBootstrap, ca_cert_hash: str) -> str
     )
 
 
-def _user_data(kubeadm_template: str, fetches: Sequence[scripts.FetchEntry], boot_script: str) -> str:
-    document = {
+def _user_data(
+    kubeadm_template: str,
+    fetches: Sequence[scripts.FetchEntry],
+    boot_script: str,
+    bootcmd: Sequence[list[str]] = (),
+) -> str:
+    document: dict[str, Any] = {
         # The control plane's public IPv4 changes when its Elastic IP is associated, which can
         # cut a download cloud-init has in flight: apt retries instead of giving up.
         "apt": {"conf": 'Acquire::Retries "10";\n'},
@@ -122,6 +147,8 @@ def _user_data(kubeadm_template: str, fetches: Sequence[scripts.FetchEntry], boo
         ],
         "runcmd": [["bash", scripts.BOOT_SCRIPT]],
     }
+    if bootcmd:
+        document["bootcmd"] = list(bootcmd)
     user_data = "#cloud-config\n" + dump_yaml(document)
     size = len(user_data.encode())
     if size > USER_DATA_LIMIT_BYTES:
