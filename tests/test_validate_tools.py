@@ -52,9 +52,11 @@ def test_cloud_init_output_is_split_into_errors_and_deprecations() -> None:
 
 
 def test_shell_scripts_are_found_in_runcmd_and_written_files(dev_render: Path) -> None:
-    user_data = sorted((dev_render / "userdata").glob("*.yaml"))[0]
+    user_data = dev_render / "userdata" / "dev-control-plane-node.yaml"
     found = {script.name.rsplit(":", 1)[-1]: script for script in shellcheck.scripts(user_data)}
-    assert set(found) == {"runcmd", "/usr/local/lib/k8s-bootstrap/bootstrap.sh"}, "the Python fetcher is no script"
+    # The control plane's bootcmd waits for its Elastic IP; the Python fetcher is no script.
+    assert set(found) == {"bootcmd", "runcmd", "/usr/local/lib/k8s-bootstrap/bootstrap.sh"}
+    assert "meta-data/public-ipv4" in found["bootcmd"].text
     assert found["runcmd"].text == "#!/bin/sh\nbash /usr/local/lib/k8s-bootstrap/bootstrap.sh\n"
     assert found["/usr/local/lib/k8s-bootstrap/bootstrap.sh"].shell == "bash"
 
