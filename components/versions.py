@@ -288,6 +288,11 @@ class Release:
         return (self.control_plane_label,)
 
     @property
+    def kubeadm_defaults_to_frozen_registry(self) -> bool:
+        """kubeadm before 1.25 pulls from k8s.gcr.io, which is frozen; registry.k8s.io has every tag."""
+        return not self.at_least("1.25")
+
+    @property
     def requires_cgroup_v2(self) -> bool:
         # kubelet 1.35 sets failCgroupV1 by default; Ubuntu 20.04 boots cgroup v1.
         return self.at_least("1.35")

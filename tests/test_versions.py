@@ -163,3 +163,8 @@ def test_exact_patch_and_v_prefix_are_accepted() -> None:
 
 def test_versions_compare_numerically() -> None:
     assert Version.parse("1.9") < Version.parse("1.10") < Version.parse("1.10.1")
+
+
+@rows
+def test_only_kubeadm_before_1_25_needs_the_registry_pinned(release: Release) -> None:
+    assert release.kubeadm_defaults_to_frozen_registry == (release.version < Version(1, 25))

@@ -55,9 +55,7 @@ CONTROLLER_MANAGER_ARGS: Mapping[str, str] = {
     "node-cidr-mask-size-ipv4": str(NODE_POD_MASK[4]),
     "node-cidr-mask-size-ipv6": str(NODE_POD_MASK[6]),
 }
-# k8s.gcr.io, kubeadm's default before 1.25, is frozen; registry.k8s.io serves every old tag.
 # CoreDNS needs its own entry: kubeadm appends `/coredns` only to its default repository.
-LEGACY_REGISTRY_BEFORE = "1.25"
 IMAGE_REPOSITORY = "registry.k8s.io"
 COREDNS_IMAGE_REPOSITORY = f"{IMAGE_REPOSITORY}/coredns"
 
@@ -234,7 +232,7 @@ def _cluster_configuration(cluster: ClusterBootstrap, api_server_cert_sans: Sequ
         # kubeadm itself adds allocate-node-cidrs and cluster-cidr when podSubnet is set.
         "controllerManager": {"extraArgs": extra_args(cluster.api, CONTROLLER_MANAGER_ARGS)},
     }
-    if not release.at_least(LEGACY_REGISTRY_BEFORE):
+    if release.kubeadm_defaults_to_frozen_registry:
         document["imageRepository"] = IMAGE_REPOSITORY
         document["dns"] = {"imageRepository": COREDNS_IMAGE_REPOSITORY}
     return document
