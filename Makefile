@@ -24,8 +24,10 @@ render-all: $(STAMP)
 	$(PY) -m tools.render --all --policies
 
 lint: $(STAMP)
+	$(PY) -m ruff format --check --diff .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(PY) -m yamllint --strict .
 
 unit: $(STAMP)
 	$(PY) -m pytest

@@ -40,7 +40,10 @@ class AwsCloudControllerManager(pulumi.ComponentResource):
     ) -> None:
         super().__init__("k8sdualstack:ccm:AwsCloudControllerManager", name, None, opts)
         self.cloud_config = render_cloud_config(
-            args.release, cluster_name=args.cluster_name, zone=args.zone, region=args.region,
+            args.release,
+            cluster_name=args.cluster_name,
+            zone=args.zone,
+            region=args.region,
             ip_families=args.ip_families,
         )
         settings = CcmSettings(
@@ -50,12 +53,27 @@ class AwsCloudControllerManager(pulumi.ComponentResource):
         manifests = ccm_manifests(settings, args.cluster_ca_cert_pem, args.front_proxy_ca_cert_pem)
         *config_and_rbac, workload = manifests
         for manifest in config_and_rbac:
-            self.objects.append(create_object(name, manifest, pulumi.ResourceOptions(
-                parent=self, provider=args.provider,
-            )))
+            self.objects.append(
+                create_object(
+                    name,
+                    manifest,
+                    pulumi.ResourceOptions(
+                        parent=self,
+                        provider=args.provider,
+                    ),
+                )
+            )
         # The DaemonSet alone waits for the rest: its first pod must find its RBAC, Secrets and
         # ConfigMap (no "forbidden", no missing CA bundle); the others can go in parallel.
-        self.objects.append(create_object(name, workload, pulumi.ResourceOptions(
-            parent=self, provider=args.provider, depends_on=list(self.objects),
-        )))
+        self.objects.append(
+            create_object(
+                name,
+                workload,
+                pulumi.ResourceOptions(
+                    parent=self,
+                    provider=args.provider,
+                    depends_on=list(self.objects),
+                ),
+            )
+        )
         self.register_outputs({"image": args.image, "cloudConfig": self.cloud_config})

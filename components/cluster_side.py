@@ -39,16 +39,22 @@ class ClusterAccess(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8sdualstack:cluster:ClusterAccess", name, None, opts)
         self.ready = ApiServerReady(
-            f"{name}-api-ready", endpoint=args.endpoint, ca_cert_pem=args.cluster_ca_cert_pem,
+            f"{name}-api-ready",
+            endpoint=args.endpoint,
+            ca_cert_pem=args.cluster_ca_cert_pem,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.control_plane]),
         )
         # The server comes from the gate's output, so the provider cannot be configured
         # before the API server has answered.
-        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
-            self.ready.endpoint, args.cluster_ca_cert_pem, args.admin_cert_pem, args.admin_key_pem
-        ).apply(lambda values: render_kubeconfig(args.cluster_name, *values)))
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(
+                self.ready.endpoint, args.cluster_ca_cert_pem, args.admin_cert_pem, args.admin_key_pem
+            ).apply(lambda values: render_kubeconfig(args.cluster_name, *values))
+        )
         self.provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
         )
         self.register_outputs({"endpoint": self.ready.endpoint})
@@ -58,8 +64,14 @@ class CiliumCni(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
     """The Helm release, chart version pinned by the release row."""
 
-    def __init__(self, name: str, chart_version: str, api_server_host: str, provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        chart_version: str,
+        api_server_host: str,
+        provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("k8sdualstack:cni:CiliumCni", name, None, opts)
         self.release = k8s.helm.v3.Release(
             name,
@@ -76,8 +88,14 @@ class CiliumCni(pulumi.ComponentResource):
 class SmokeWorkload(pulumi.ComponentResource):
     objects: list[pulumi.CustomResource]
 
-    def __init__(self, name: str, settings: StackSettings, provider: k8s.Provider,
-                 after: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: StackSettings,
+        provider: k8s.Provider,
+        after: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("k8sdualstack:smoke:SmokeWorkload", name, None, opts)
         namespace, *namespaced = smoke_manifests(settings.architecture, settings.ip_families)
         created_namespace = create_object(name, namespace, pulumi.ResourceOptions(parent=self, provider=provider))
@@ -85,9 +103,17 @@ class SmokeWorkload(pulumi.ComponentResource):
         for manifest in namespaced:
             # Pods need the CNI and initialised nodes; the Service only its namespace.
             needs = [created_namespace, *after] if manifest["kind"] == "Deployment" else [created_namespace]
-            self.objects.append(create_object(name, manifest, pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=needs,
-            )))
+            self.objects.append(
+                create_object(
+                    name,
+                    manifest,
+                    pulumi.ResourceOptions(
+                        parent=self,
+                        provider=provider,
+                        depends_on=needs,
+                    ),
+                )
+            )
         self.register_outputs({})
 
 
@@ -102,17 +128,20 @@ def install_cluster_side(
 ) -> AwsCloudControllerManager:
     """CCM and Cilium side by side (each needs the other for a Ready node), the smoke workload last."""
     name = settings.cluster_name
-    ccm = AwsCloudControllerManager(f"{name}-ccm", AwsCloudControllerManagerArgs(
-        release=settings.release,
-        cluster_name=name,
-        region=settings.region,
-        zone=zone,
-        ip_families=settings.ip_families,
-        image=settings.effective_ccm_image,
-        cluster_ca_cert_pem=cluster_ca_cert_pem,
-        front_proxy_ca_cert_pem=front_proxy_ca_cert_pem,
-        provider=access.provider,
-    ))
+    ccm = AwsCloudControllerManager(
+        f"{name}-ccm",
+        AwsCloudControllerManagerArgs(
+            release=settings.release,
+            cluster_name=name,
+            region=settings.region,
+            zone=zone,
+            ip_families=settings.ip_families,
+            image=settings.effective_ccm_image,
+            cluster_ca_cert_pem=cluster_ca_cert_pem,
+            front_proxy_ca_cert_pem=front_proxy_ca_cert_pem,
+            provider=access.provider,
+        ),
+    )
     cni = CiliumCni(f"{name}-cilium", settings.release.cilium_chart_version, api_server_host, access.provider)
     if settings.smoke_workload:
         SmokeWorkload(f"{name}-smoke", settings, access.provider, after=[cni.release, *ccm.objects])

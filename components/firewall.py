@@ -43,8 +43,9 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("apiserver", "tcp", 6443, 6443, CONTROL_PLANE_ONLY, (*NODES, Source.ADMIN), "kube-apiserver"),
     Rule("etcd", "tcp", 2379, 2380, CONTROL_PLANE_ONLY, (Source.CONTROL_PLANE,), "etcd client and peer"),
-    Rule("kcm-sched", "tcp", 10257, 10259, CONTROL_PLANE_ONLY, (Source.CONTROL_PLANE,),
-         "controller-manager, scheduler"),
+    Rule(
+        "kcm-sched", "tcp", 10257, 10259, CONTROL_PLANE_ONLY, (Source.CONTROL_PLANE,), "controller-manager, scheduler"
+    ),
     Rule("kubelet", "tcp", 10250, 10250, BOTH_ROLES, NODES, "kubelet API (logs, exec, metrics)"),
     Rule("nodeport-tcp", "tcp", 30000, 32767, BOTH_ROLES, (Source.VPC,), "NodePort services"),
     Rule("nodeport-udp", "udp", 30000, 32767, BOTH_ROLES, (Source.VPC,), "NodePort services"),

@@ -51,9 +51,9 @@ class ClusterIdentity(pulumi.ComponentResource):
         self.policies = {role: [] for role in NodeRole}
         for role in NodeRole:
             iam_role = self._role(role)
-            ssm_policy = pulumi.Output.all(partition, account_id).apply(functools.partial(
-                _ssm_policy_json, args=args, control_plane=role is NodeRole.CONTROL_PLANE
-            ))
+            ssm_policy = pulumi.Output.all(partition, account_id).apply(
+                functools.partial(_ssm_policy_json, args=args, control_plane=role is NodeRole.CONTROL_PLANE)
+            )
             self._inline_policy(iam_role, role, "ssm-parameters", ssm_policy)
             self.roles[role] = iam_role
             self.instance_profiles[role] = aws.iam.InstanceProfile(
@@ -63,7 +63,9 @@ class ClusterIdentity(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self._inline_policy(
-            self.roles[NodeRole.CONTROL_PLANE], NodeRole.CONTROL_PLANE, "cloud-controller-manager",
+            self.roles[NodeRole.CONTROL_PLANE],
+            NodeRole.CONTROL_PLANE,
+            "cloud-controller-manager",
             json.dumps(ccm_policy(args.release, args.cluster_name), sort_keys=True),
         )
         # The control plane runs workloads too (the CCM itself pulls images), so both get the node policy.
@@ -96,9 +98,11 @@ class ClusterIdentity(pulumi.ComponentResource):
         return iam_role
 
     def _inline_policy(self, iam_role: aws.iam.Role, role: NodeRole, purpose: str, document: pulumi.Input[str]) -> None:
-        self.policies[role].append(aws.iam.RolePolicy(
-            f"{self._name}-{role.value}-{purpose}",
-            role=iam_role.id,
-            policy=document,
-            opts=pulumi.ResourceOptions(parent=iam_role),
-        ))
+        self.policies[role].append(
+            aws.iam.RolePolicy(
+                f"{self._name}-{role.value}-{purpose}",
+                role=iam_role.id,
+                policy=document,
+                opts=pulumi.ResourceOptions(parent=iam_role),
+            )
+        )

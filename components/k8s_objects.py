@@ -33,6 +33,7 @@ def logical_name(prefix: str, manifest: dict[str, Any]) -> str:
 def create_object(prefix: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
     """One resource per manifest; top-level fields become the SDK's keyword arguments."""
     resource_type = KINDS[(manifest["apiVersion"], manifest["kind"])]
-    fields = {_CAMEL.sub("_", key).lower(): value for key, value in manifest.items()
-              if key not in ("apiVersion", "kind")}
+    fields = {
+        _CAMEL.sub("_", key).lower(): value for key, value in manifest.items() if key not in ("apiVersion", "kind")
+    }
     return resource_type(logical_name(prefix, manifest), opts=opts, **fields)

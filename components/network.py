@@ -108,13 +108,20 @@ class DualStackNetwork(pulumi.ComponentResource):
             )
         return table
 
-    def _default_route(self, table: aws.ec2.RouteTable, tier: SubnetTier, ipv6: bool,
-                       **target: pulumi.Input[str]) -> None:
-        family, destination = ("ipv6", {"destination_ipv6_cidr_block": IPV6_ANY}) if ipv6 else (
-            "ipv4", {"destination_cidr_block": IPV4_ANY})
+    def _default_route(
+        self, table: aws.ec2.RouteTable, tier: SubnetTier, ipv6: bool, **target: pulumi.Input[str]
+    ) -> None:
+        family, destination = (
+            ("ipv6", {"destination_ipv6_cidr_block": IPV6_ANY})
+            if ipv6
+            else ("ipv4", {"destination_cidr_block": IPV4_ANY})
+        )
         aws.ec2.Route(
-            f"{self._name}-{tier.value}-default-{family}", route_table_id=table.id,
-            opts=self._child(parent=table), **destination, **target,
+            f"{self._name}-{tier.value}-default-{family}",
+            route_table_id=table.id,
+            opts=self._child(parent=table),
+            **destination,
+            **target,
         )
 
     def _public_routes(self) -> aws.ec2.RouteTable:
@@ -134,11 +141,15 @@ class DualStackNetwork(pulumi.ComponentResource):
         # IPv6 leaves through the egress-only gateway: no hourly charge, no inbound connections.
         self._default_route(table, SubnetTier.PRIVATE, True, egress_only_gateway_id=egress_only.id)
         if self._args.nat_gateway:
-            address = aws.ec2.Eip(f"{self._name}-nat", domain="vpc", tags=self._tags(f"{self._name}-nat"),
-                                  opts=self._child())
+            address = aws.ec2.Eip(
+                f"{self._name}-nat", domain="vpc", tags=self._tags(f"{self._name}-nat"), opts=self._child()
+            )
             nat = aws.ec2.NatGateway(
-                f"{self._name}-nat", allocation_id=address.id, subnet_id=self.public_subnets[0].id,
-                tags=self._tags(f"{self._name}-nat"), opts=self._child(),
+                f"{self._name}-nat",
+                allocation_id=address.id,
+                subnet_id=self.public_subnets[0].id,
+                tags=self._tags(f"{self._name}-nat"),
+                opts=self._child(),
             )
             self._default_route(table, SubnetTier.PRIVATE, False, nat_gateway_id=nat.id)
         return table
@@ -153,10 +164,12 @@ class DualStackNetwork(pulumi.ComponentResource):
             opts=self._child(),
         )
         on_group = self._child(parent=group)
-        aws.vpc.SecurityGroupEgressRule(f"{group_name}-egress-ipv4", security_group_id=group.id,
-                                        ip_protocol="-1", cidr_ipv4=IPV4_ANY, opts=on_group)
-        aws.vpc.SecurityGroupEgressRule(f"{group_name}-egress-ipv6", security_group_id=group.id,
-                                        ip_protocol="-1", cidr_ipv6=IPV6_ANY, opts=on_group)
+        aws.vpc.SecurityGroupEgressRule(
+            f"{group_name}-egress-ipv4", security_group_id=group.id, ip_protocol="-1", cidr_ipv4=IPV4_ANY, opts=on_group
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{group_name}-egress-ipv6", security_group_id=group.id, ip_protocol="-1", cidr_ipv6=IPV6_ANY, opts=on_group
+        )
         return group
 
     def _firewall(self, role: NodeRole, group: aws.ec2.SecurityGroup) -> None:

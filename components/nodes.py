@@ -104,7 +104,9 @@ class ControlPlane(pulumi.ComponentResource):
         super().__init__("k8sdualstack:nodes:ControlPlane", name, None, opts)
         cluster = args.cluster
         address = aws.ec2.Eip(
-            f"{name}-api", domain="vpc", tags=cluster_tags(cluster.cluster_name, f"{name}-api"),
+            f"{name}-api",
+            domain="vpc",
+            tags=cluster_tags(cluster.cluster_name, f"{name}-api"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         user_data = pulumi.Output.all(address.public_ip, args.ipv6).apply(
@@ -126,7 +128,9 @@ class ControlPlane(pulumi.ComponentResource):
         )
         self.nodes = {node_name: self.instance}
         aws.ec2.EipAssociation(
-            f"{name}-api", allocation_id=address.id, instance_id=self.instance.id,
+            f"{name}-api",
+            allocation_id=address.id,
+            instance_id=self.instance.id,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.public_ip = address.public_ip

@@ -88,8 +88,9 @@ class ClusterPki(pulumi.ComponentResource):
             "sa.key": service_account.private_key_pem,
         }
         self.parameters = [
-            self._parameter(node_file.parameter_name(args.ssm_prefix), material[node_file.relative_path],
-                            secret=node_file.secret)
+            self._parameter(
+                node_file.parameter_name(args.ssm_prefix), material[node_file.relative_path], secret=node_file.secret
+            )
             for node_file in CONTROL_PLANE_FILES
         ]
         self.bootstrap_token = self._bootstrap_token()
@@ -150,7 +151,11 @@ class ClusterPki(pulumi.ComponentResource):
         token_id, token_secret = (
             random.RandomString(
                 f"{self._name}-bootstrap-token-{part}",
-                length=length, upper=False, special=False, lower=True, numeric=True,
+                length=length,
+                upper=False,
+                special=False,
+                lower=True,
+                numeric=True,
                 opts=self._opts(),
             )
             for part, length in (("id", 6), ("secret", 16))

@@ -45,35 +45,53 @@ def resolve_zones(settings: StackSettings) -> tuple[str, ...]:
     ).names
     zones = tuple(sorted(offered))[: settings.availability_zone_count]
     if len(zones) < settings.availability_zone_count:
-        raise ConfigError([ConfigProblem(
-            "availabilityZoneCount", settings.availability_zone_count,
-            f"at most the {len(zones)} zones {settings.region} offers ({', '.join(zones)}); "
-            f"range {AZ_COUNT_RANGE[0]}-{AZ_COUNT_RANGE[1]}",
-        )])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "availabilityZoneCount",
+                    settings.availability_zone_count,
+                    f"at most the {len(zones)} zones {settings.region} offers ({', '.join(zones)}); "
+                    f"range {AZ_COUNT_RANGE[0]}-{AZ_COUNT_RANGE[1]}",
+                )
+            ]
+        )
     return zones
 
 
 def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     name = settings.cluster_name
     release = settings.release
-    plans = plan_subnets(name, settings.vpc_ipv4_cidr, settings.subnet_ipv4_prefix_length, zones,
-                         settings.private_subnets)
-    network = DualStackNetwork(name, DualStackNetworkArgs(
-        cluster_name=name,
-        vpc_ipv4_cidr=settings.vpc_ipv4_cidr,
-        subnets=plans,
-        nat_gateway=settings.nat_gateway,
-        admin_cidrs=settings.admin_cidrs,
-    ))
-    identity = ClusterIdentity(name, ClusterIdentityArgs(
-        cluster_name=name, release=release, region=settings.region, ssm_prefix=settings.ssm_prefix,
-    ))
-    pki = ClusterPki(name, ClusterPkiArgs(
-        cluster_name=name,
-        ssm_prefix=settings.ssm_prefix,
-        ca_validity_hours=settings.ca_validity_hours,
-        cert_validity_hours=settings.cert_validity_hours,
-    ))
+    plans = plan_subnets(
+        name, settings.vpc_ipv4_cidr, settings.subnet_ipv4_prefix_length, zones, settings.private_subnets
+    )
+    network = DualStackNetwork(
+        name,
+        DualStackNetworkArgs(
+            cluster_name=name,
+            vpc_ipv4_cidr=settings.vpc_ipv4_cidr,
+            subnets=plans,
+            nat_gateway=settings.nat_gateway,
+            admin_cidrs=settings.admin_cidrs,
+        ),
+    )
+    identity = ClusterIdentity(
+        name,
+        ClusterIdentityArgs(
+            cluster_name=name,
+            release=release,
+            region=settings.region,
+            ssm_prefix=settings.ssm_prefix,
+        ),
+    )
+    pki = ClusterPki(
+        name,
+        ClusterPkiArgs(
+            cluster_name=name,
+            ssm_prefix=settings.ssm_prefix,
+            ca_validity_hours=settings.ca_validity_hours,
+            cert_validity_hours=settings.cert_validity_hours,
+        ),
+    )
 
     control_plane_subnet = next(plan for plan in plans if plan.tier is SubnetTier.PUBLIC)
     control_plane_ipv4 = fixed_host(control_plane_subnet.ipv4_cidr)
@@ -107,34 +125,44 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             boot_dependencies=boot_reads[role],
         )
 
-    control_plane = ControlPlane(f"{name}-control-plane", ControlPlaneArgs(
-        cluster=cluster,
-        node=node_spec(NodeRole.CONTROL_PLANE, settings.control_plane_instance_type),
-        subnet_id=network.subnets[control_plane_subnet.name].id,
-        private_ipv4=control_plane_ipv4,
-        ipv6=network.vpc.ipv6_cidr_block.apply(
-            lambda block: fixed_host(ipv6_subnet(block, control_plane_subnet.ipv6_index))
+    control_plane = ControlPlane(
+        f"{name}-control-plane",
+        ControlPlaneArgs(
+            cluster=cluster,
+            node=node_spec(NodeRole.CONTROL_PLANE, settings.control_plane_instance_type),
+            subnet_id=network.subnets[control_plane_subnet.name].id,
+            private_ipv4=control_plane_ipv4,
+            ipv6=network.vpc.ipv6_cidr_block.apply(
+                lambda block: fixed_host(ipv6_subnet(block, control_plane_subnet.ipv6_index))
+            ),
         ),
-    ))
+    )
     worker_tier = SubnetTier.PRIVATE if settings.private_subnets else SubnetTier.PUBLIC
-    workers = WorkerPool(f"{name}-workers", WorkerPoolArgs(
-        cluster=cluster,
-        node=node_spec(NodeRole.WORKER, settings.worker_instance_type),
-        subnet_ids=[network.subnets[plan.name].id for plan in plans if plan.tier is worker_tier],
-        count=settings.worker_count,
-        cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
-    ))
+    workers = WorkerPool(
+        f"{name}-workers",
+        WorkerPoolArgs(
+            cluster=cluster,
+            node=node_spec(NodeRole.WORKER, settings.worker_instance_type),
+            subnet_ids=[network.subnets[plan.name].id for plan in plans if plan.tier is worker_tier],
+            count=settings.worker_count,
+            cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
+        ),
+    )
 
-    access = ClusterAccess(f"{name}-cluster", ClusterAccessArgs(
-        cluster_name=name,
-        endpoint=control_plane.endpoint,
-        cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
-        admin_cert_pem=pki.admin_cert_pem,
-        admin_key_pem=pki.admin_key_pem,
-        control_plane=control_plane.instance,
-    ))
+    access = ClusterAccess(
+        f"{name}-cluster",
+        ClusterAccessArgs(
+            cluster_name=name,
+            endpoint=control_plane.endpoint,
+            cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
+            admin_cert_pem=pki.admin_cert_pem,
+            admin_key_pem=pki.admin_key_pem,
+            control_plane=control_plane.instance,
+        ),
+    )
     install_cluster_side(
-        settings, access,
+        settings,
+        access,
         zone=control_plane_subnet.zone,
         api_server_host=control_plane_ipv4,
         cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
@@ -154,10 +182,13 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     pulumi.export("etcdCaCertificate", pki.etcd_ca_cert_pem)
     pulumi.export("ssmParameterPrefix", settings.ssm_prefix)
     pulumi.export("workerInstanceIds", [instance.id for instance in workers.nodes.values()])
-    pulumi.export("nodeAddresses", {
-        node_name: {"ipv4": node.private_ip, "ipv6": node.ipv6_addresses.apply(lambda a: a[0] if a else None)}
-        for node_name, node in nodes.items()
-    })
+    pulumi.export(
+        "nodeAddresses",
+        {
+            node_name: {"ipv4": node.private_ip, "ipv6": node.ipv6_addresses.apply(lambda a: a[0] if a else None)}
+            for node_name, node in nodes.items()
+        },
+    )
     pulumi.export("kubeconfig", access.kubeconfig)
     pulumi.export("verifyNodeAddresses", NODE_ADDRESSES_COMMAND)
     if settings.smoke_workload:

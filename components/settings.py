@@ -44,11 +44,30 @@ _IMAGE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha2
 
 # Project keys of Pulumi.yaml's config block; tests check the two lists agree.
 CONFIG_KEYS: tuple[str, ...] = (
-    "kubernetesVersion", "clusterName", "primaryIpFamily", "availabilityZoneCount", "availabilityZones",
-    "vpcIpv4Cidr", "subnetIpv4PrefixLength", "privateSubnets", "natGateway", "podIpv4Cidr", "podIpv6Cidr",
-    "serviceIpv4Cidr", "serviceIpv6Cidr", "adminCidrs", "controlPlaneInstanceType", "workerInstanceType",
-    "workerCount", "architecture", "rootVolumeSizeGib", "amiId", "ccmImage", "smokeWorkload",
-    "caValidityHours", "certValidityHours",
+    "kubernetesVersion",
+    "clusterName",
+    "primaryIpFamily",
+    "availabilityZoneCount",
+    "availabilityZones",
+    "vpcIpv4Cidr",
+    "subnetIpv4PrefixLength",
+    "privateSubnets",
+    "natGateway",
+    "podIpv4Cidr",
+    "podIpv6Cidr",
+    "serviceIpv4Cidr",
+    "serviceIpv6Cidr",
+    "adminCidrs",
+    "controlPlaneInstanceType",
+    "workerInstanceType",
+    "workerCount",
+    "architecture",
+    "rootVolumeSizeGib",
+    "amiId",
+    "ccmImage",
+    "smokeWorkload",
+    "caValidityHours",
+    "certValidityHours",
 )
 PROVIDER_KEYS: tuple[str, ...] = ("aws:region",)
 
@@ -260,7 +279,8 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
 
     if release is not None and primary_text_is_ipv6(raw) and not release.supports_node_ip_families:
         read.problem(
-            "primaryIpFamily", "ipv6",
+            "primaryIpFamily",
+            "ipv6",
             f"ipv4 for Kubernetes {release.minor}: its CCM has no NodeIPFamilies and lists IPv4 first",
         )
     cluster_name = read.matching(
@@ -278,7 +298,9 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
 
     vpc = read.network("vpcIpv4Cidr", 4)
     vpc = read.checked(
-        "vpcIpv4Cidr", vpc, lambda n: VPC_PREFIX_RANGE[0] <= n.prefixlen <= VPC_PREFIX_RANGE[1],
+        "vpcIpv4Cidr",
+        vpc,
+        lambda n: VPC_PREFIX_RANGE[0] <= n.prefixlen <= VPC_PREFIX_RANGE[1],
         f"a prefix length from /{VPC_PREFIX_RANGE[0]} to /{VPC_PREFIX_RANGE[1]} (AWS limit)",
     )
     subnet_prefix = read.integer("subnetIpv4PrefixLength", (17, 28))
@@ -291,7 +313,8 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
         capacity = slots // 2 if private_subnets else slots
         if zone_total > capacity:
             read.problem(
-                "subnetIpv4PrefixLength", subnet_prefix,
+                "subnetIpv4PrefixLength",
+                subnet_prefix,
                 f"a length that gives each of {zone_total} zones a subnet per tier inside {vpc}",
             )
     if nat_gateway and private_subnets is False:
@@ -305,11 +328,15 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
     pod_v4 = _pod_cidr(read, "podIpv4Cidr", 4, node_count)
     pod_v6 = _pod_cidr(read, "podIpv6Cidr", 6, node_count)
     service_v4 = read.checked(
-        "serviceIpv4Cidr", read.network("serviceIpv4Cidr", 4), lambda n: n.prefixlen >= SERVICE_PREFIX_MIN[4],
+        "serviceIpv4Cidr",
+        read.network("serviceIpv4Cidr", 4),
+        lambda n: n.prefixlen >= SERVICE_PREFIX_MIN[4],
         f"/{SERVICE_PREFIX_MIN[4]} or smaller (kube-apiserver limit)",
     )
     service_v6 = read.checked(
-        "serviceIpv6Cidr", read.network("serviceIpv6Cidr", 6), lambda n: n.prefixlen >= SERVICE_PREFIX_MIN[6],
+        "serviceIpv6Cidr",
+        read.network("serviceIpv6Cidr", 6),
+        lambda n: n.prefixlen >= SERVICE_PREFIX_MIN[6],
         f"/{SERVICE_PREFIX_MIN[6]} or smaller (kube-apiserver limit: 20 host bits)",
     )
     _no_overlaps(read, {"vpcIpv4Cidr": vpc, "podIpv4Cidr": pod_v4, "serviceIpv4Cidr": service_v4})
@@ -399,7 +426,9 @@ def _pod_cidr(read: _Reader, key: str, version: int, node_count: int | None) -> 
     network = read.network(key, version)
     node_mask = NODE_POD_MASK[version]
     network = read.checked(
-        key, network, lambda n: node_mask - 16 <= n.prefixlen <= node_mask,
+        key,
+        network,
+        lambda n: node_mask - 16 <= n.prefixlen <= node_mask,
         f"a prefix from /{node_mask - 16} to /{node_mask} (each node gets a /{node_mask})",
     )
     if network is not None and node_count is not None and 2 ** (node_mask - network.prefixlen) < node_count:

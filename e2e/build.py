@@ -99,14 +99,19 @@ def _go_env() -> dict[str, str]:
 
 
 def _go_version(env: dict[str, str]) -> str:
-    return subprocess.run(["go", "env", "GOVERSION"], env=env, check=True, capture_output=True, text=True,
-                          cwd=GO_MODULES).stdout.strip()
+    return subprocess.run(
+        ["go", "env", "GOVERSION"], env=env, check=True, capture_output=True, text=True, cwd=GO_MODULES
+    ).stdout.strip()
 
 
 def _version_ldflags(version: str) -> str:
     parsed = Version.parse(version)
-    values = {"gitVersion": version, "gitMajor": str(parsed.major), "gitMinor": str(parsed.minor),
-              "gitTreeState": "clean"}
+    values = {
+        "gitVersion": version,
+        "gitMajor": str(parsed.major),
+        "gitMinor": str(parsed.minor),
+        "gitTreeState": "clean",
+    }
     flags = ["-s", "-w"]
     for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         flags += [f"-X {package}.{name}={value}" for name, value in values.items()]
@@ -135,8 +140,12 @@ def _build(
         partial = out_dir / f".{name}.partial"
         started = time.monotonic()
         print(f"e2e build: {name} ({package}) in {module.relative_to(E2E_DIR.parent)} ...", file=sys.stderr, flush=True)
-        subprocess.run(["go", "build", "-p", "2", f"-ldflags={ldflags}", "-o", str(partial), package],
-                       cwd=module, env=env, check=True)
+        subprocess.run(
+            ["go", "build", "-p", "2", f"-ldflags={ldflags}", "-o", str(partial), package],
+            cwd=module,
+            env=env,
+            check=True,
+        )
         partial.rename(outputs[name])
         print(f"e2e build: {name} built in {time.monotonic() - started:.0f}s -> {outputs[name]}", file=sys.stderr)
     if not missing:
@@ -151,18 +160,35 @@ def build(minor: str, bin_root: Path = DEFAULT_BIN_DIR) -> Binaries:
         raise RuntimeError("the end-to-end tier needs the Go toolchain (`go`) on PATH")
     spec = BUILDS[minor]
     env = _go_env()
-    kubernetes = _build(spec.kubernetes_module, {
-        "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
-        "kubeadm": "k8s.io/kubernetes/cmd/kubeadm",
-        "etcd": "go.etcd.io/etcd/server/v3",
-    }, f"v{spec.kubernetes_version}", bin_root, env)
-    ccm = _build(spec.ccm_module, {
-        "aws-cloud-controller-manager": "k8s.io/cloud-provider-aws/cmd/aws-cloud-controller-manager",
-    }, spec.ccm_module_version, bin_root, env)
+    kubernetes = _build(
+        spec.kubernetes_module,
+        {
+            "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+            "kubeadm": "k8s.io/kubernetes/cmd/kubeadm",
+            "etcd": "go.etcd.io/etcd/server/v3",
+        },
+        f"v{spec.kubernetes_version}",
+        bin_root,
+        env,
+    )
+    ccm = _build(
+        spec.ccm_module,
+        {
+            "aws-cloud-controller-manager": "k8s.io/cloud-provider-aws/cmd/aws-cloud-controller-manager",
+        },
+        spec.ccm_module_version,
+        bin_root,
+        env,
+    )
     return Binaries(
-        minor=minor, kubernetes_version=spec.kubernetes_version, ccm_version=spec.ccm_module_version,
-        kube_apiserver=kubernetes["kube-apiserver"], kubeadm=kubernetes["kubeadm"], etcd=kubernetes["etcd"],
-        ccm=ccm["aws-cloud-controller-manager"], note=spec.note,
+        minor=minor,
+        kubernetes_version=spec.kubernetes_version,
+        ccm_version=spec.ccm_module_version,
+        kube_apiserver=kubernetes["kube-apiserver"],
+        kubeadm=kubernetes["kubeadm"],
+        etcd=kubernetes["etcd"],
+        ccm=ccm["aws-cloud-controller-manager"],
+        note=spec.note,
     )
 
 

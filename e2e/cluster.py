@@ -102,10 +102,20 @@ def kubeadm_api_server_command(
     dry_run_dir = work_dir / "kubeadm-dry-run"
     dry_run_dir.mkdir(exist_ok=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KUBEADM_INIT_DRYRUN_DIR": str(dry_run_dir)}
-    subprocess.run([str(kubeadm), "config", "validate", f"--config={config_file}"],
-                   check=True, env=env, capture_output=True, text=True)
-    subprocess.run([str(kubeadm), "init", "phase", "control-plane", "apiserver", f"--config={config_file}",
-                    "--dry-run"], check=True, env=env, capture_output=True, text=True)
+    subprocess.run(
+        [str(kubeadm), "config", "validate", f"--config={config_file}"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    subprocess.run(
+        [str(kubeadm), "init", "phase", "control-plane", "apiserver", f"--config={config_file}", "--dry-run"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     manifest = yaml.safe_load((dry_run_dir / "kube-apiserver.yaml").read_text())
     return [str(part) for part in manifest["spec"]["containers"][0]["command"]]
 
@@ -161,12 +171,22 @@ class ControlPlane:
 def start_etcd(etcd_binary: Path, data_dir: Path, log: Path) -> tuple[Process, str]:
     client, peer = free_port(), free_port()
     client_url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
-    process = Process("etcd", [
-        str(etcd_binary), "--name=e2e", f"--data-dir={data_dir}",
-        f"--listen-client-urls={client_url}", f"--advertise-client-urls={client_url}",
-        f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-        f"--initial-cluster=e2e={peer_url}", "--unsafe-no-fsync=true", "--log-level=warn",
-    ], log)
+    process = Process(
+        "etcd",
+        [
+            str(etcd_binary),
+            "--name=e2e",
+            f"--data-dir={data_dir}",
+            f"--listen-client-urls={client_url}",
+            f"--advertise-client-urls={client_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=e2e={peer_url}",
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+        ],
+        log,
+    )
     return process, client_url
 
 
@@ -175,7 +195,12 @@ def _flag_name(arg: str) -> str:
 
 
 def api_server_args(
-    kubeadm_command: list[str], *, pki_dir: Path, etcd_url: str, port: int, aggregation_layer: bool,
+    kubeadm_command: list[str],
+    *,
+    pki_dir: Path,
+    etcd_url: str,
+    port: int,
+    aggregation_layer: bool,
 ) -> list[str]:
     """kubeadm's kube-apiserver flags, moved onto loopback.
 
@@ -208,16 +233,26 @@ def api_server_args(
 
 
 def start_control_plane(
-    binaries: Mapping[str, Path], *, kubeadm_command: list[str], pki_dir: Path, work_dir: Path, log_dir: Path,
+    binaries: Mapping[str, Path],
+    *,
+    kubeadm_command: list[str],
+    pki_dir: Path,
+    work_dir: Path,
+    log_dir: Path,
     aggregation_layer: bool,
 ) -> ControlPlane:
     etcd, etcd_url = start_etcd(binaries["etcd"], work_dir / "etcd", log_dir / "etcd.log")
     port = free_port()
-    api_server = Process("kube-apiserver", [
-        str(binaries["kube-apiserver"]),
-        *api_server_args(kubeadm_command, pki_dir=pki_dir, etcd_url=etcd_url, port=port,
-                         aggregation_layer=aggregation_layer),
-    ], log_dir / "kube-apiserver.log")
+    api_server = Process(
+        "kube-apiserver",
+        [
+            str(binaries["kube-apiserver"]),
+            *api_server_args(
+                kubeadm_command, pki_dir=pki_dir, etcd_url=etcd_url, port=port, aggregation_layer=aggregation_layer
+            ),
+        ],
+        log_dir / "kube-apiserver.log",
+    )
     server = f"https://127.0.0.1:{port}"
     admin = Kube(server, pki_dir / "ca.crt", pki_dir / "admin.crt", pki_dir / "admin.key")
     plane = ControlPlane(etcd, api_server, server, admin)

@@ -39,15 +39,26 @@ def rbac_v1_20() -> list[Manifest]:
     subject = {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE}},
-        {"apiVersion": RBAC_API, "kind": "RoleBinding",
-         "metadata": {"name": f"{SERVICE_ACCOUNT}:apiserver-authentication-reader", "namespace": NAMESPACE},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": AUTH_READER_ROLE},
-         "subjects": [subject]},
-        {"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": {"name": CLUSTER_ROLE},
-         "rules": cluster_role_v1_20_rules()},
-        {"apiVersion": RBAC_API, "kind": "ClusterRoleBinding", "metadata": {"name": CLUSTER_ROLE},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
-         "subjects": [subject]},
+        {
+            "apiVersion": RBAC_API,
+            "kind": "RoleBinding",
+            "metadata": {"name": f"{SERVICE_ACCOUNT}:apiserver-authentication-reader", "namespace": NAMESPACE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": AUTH_READER_ROLE},
+            "subjects": [subject],
+        },
+        {
+            "apiVersion": RBAC_API,
+            "kind": "ClusterRole",
+            "metadata": {"name": CLUSTER_ROLE},
+            "rules": cluster_role_v1_20_rules(),
+        },
+        {
+            "apiVersion": RBAC_API,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": CLUSTER_ROLE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
+            "subjects": [subject],
+        },
     ]
 
 

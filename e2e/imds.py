@@ -39,10 +39,14 @@ class InstanceIdentity:
             "/latest/meta-data/network/interfaces/macs/": f"{self.mac}/",
             interface + "vpc-id": self.vpc_id,
             interface + "subnet-id": self.subnet_id,
-            "/latest/dynamic/instance-identity/document": json.dumps({
-                "instanceId": self.instance_id, "availabilityZone": self.availability_zone,
-                "region": self.region, "privateIp": self.private_ipv4,
-            }),
+            "/latest/dynamic/instance-identity/document": json.dumps(
+                {
+                    "instanceId": self.instance_id,
+                    "availabilityZone": self.availability_zone,
+                    "region": self.region,
+                    "privateIp": self.private_ipv4,
+                }
+            ),
         }
 
 

@@ -75,8 +75,11 @@ class Kube:
         return self.request("POST", self.object_path(manifest), manifest)
 
     def service_account_token(self, namespace: str, name: str, seconds: int = 3600) -> str:
-        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                   "spec": {"expirationSeconds": seconds}}
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": seconds},
+        }
         answer = self.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", request)
         return str(answer["status"]["token"])
 
@@ -84,7 +87,9 @@ class Kube:
 def write_token_kubeconfig(path: Path, server: str, ca_file: Path, user: str, token: str) -> None:
     """A kubeconfig with the given bearer token: what an in-cluster pod of that account would use."""
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "e2e",
         "clusters": [{"name": "e2e", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": user}}],

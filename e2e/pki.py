@@ -108,12 +108,18 @@ def write_control_plane_pki(graph: Graph, cluster_name: str, directory: Path) ->
         "admin.key": _state(graph, PRIVATE_KEY, f"{prefix}-admin", "privateKeyPem"),
     }
     files["apiserver.crt"], files["apiserver.key"] = _leaf_certificate(
-        ca_cert, ca_key, _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH,
+        ca_cert,
+        ca_key,
+        _name("kube-apiserver"),
+        ExtendedKeyUsageOID.SERVER_AUTH,
         ["127.0.0.1", "::1", "localhost", "kubernetes", "kubernetes.default"],
     )
     files["apiserver-kubelet-client.crt"], files["apiserver-kubelet-client.key"] = _leaf_certificate(
-        ca_cert, ca_key, _name("kube-apiserver-kubelet-client", "kubeadm:cluster-admins"),
-        ExtendedKeyUsageOID.CLIENT_AUTH, [],
+        ca_cert,
+        ca_key,
+        _name("kube-apiserver-kubelet-client", "kubeadm:cluster-admins"),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        [],
     )
     for name, text in files.items():
         _write(directory / name, text)

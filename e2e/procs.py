@@ -35,8 +35,12 @@ class Process:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("wb") as output:
             self._popen = subprocess.Popen(
-                self.argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(env) if env is not None else None, start_new_session=True,
+                self.argv,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None,
+                start_new_session=True,
             )
         _RUNNING.append(self)
 
@@ -83,8 +87,9 @@ class WaitTimeout(TimeoutError):
     pass
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5,
-              alive: Process | None = None) -> T:
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5, alive: Process | None = None
+) -> T:
     """Call `probe` until it returns something other than None (exceptions count as None)."""
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None

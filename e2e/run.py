@@ -106,36 +106,48 @@ class Case:
 def cases(release: Release) -> list[Case]:
     return [
         Case(
-            name=f"positive-{release.minor}", expect="pass",
+            name=f"positive-{release.minor}",
+            expect="pass",
             description="the program's PKI, aggregation flags, Secrets, ConfigMap, RBAC, DaemonSet args, "
-                        "cloud config and --node-ip mode",
+            "cloud config and --node-ip mode",
         ),
         Case(
-            name="negative-rbac-v1.20", expect="fail",
+            name="negative-rbac-v1.20",
+            expect="fail",
             description="the field report's RBAC: cloud-provider-aws v1.20's ClusterRole (serviceaccounts "
-                        "create only, no serviceaccounts/token) instead of the program's roles",
+            "create only, no serviceaccounts/token) instead of the program's roles",
             field_report_rbac=True,
-            failure=re.compile(r'is forbidden: User "system:serviceaccount:kube-system:cloud-controller-manager"'
-                               r' cannot \w+ resource "serviceaccounts'),
+            failure=re.compile(
+                r'is forbidden: User "system:serviceaccount:kube-system:cloud-controller-manager"'
+                r' cannot \w+ resource "serviceaccounts'
+            ),
         ),
         Case(
-            name="negative-no-requestheader-flags", expect="fail",
+            name="negative-no-requestheader-flags",
+            expect="fail",
             description="the field report's API server without the requestheader/proxy-client flags, and its "
-                        "CCM flags (no --client-ca-file, no --requestheader-*): the CCM reads the CAs from "
-                        "extension-apiserver-authentication",
-            aggregation_layer=False, field_report_ccm_flags=True,
+            "CCM flags (no --client-ca-file, no --requestheader-*): the CCM reads the CAs from "
+            "extension-apiserver-authentication",
+            aggregation_layer=False,
+            field_report_ccm_flags=True,
             # klog's structured "Unhandled Error" lines quote the name as \"...\".
-            failure=re.compile(r'missing content for CA bundle \\?"client-ca::kube-system::'
-                               r'extension-apiserver-authentication::requestheader-client-ca-file\\?"'),
+            failure=re.compile(
+                r'missing content for CA bundle \\?"client-ca::kube-system::'
+                r'extension-apiserver-authentication::requestheader-client-ca-file\\?"'
+            ),
         ),
         Case(
-            name="negative-ipv6-node-ip-without-ipv6-family", expect="fail",
+            name="negative-ipv6-node-ip-without-ipv6-family",
+            expect="fail",
             description="the field report's scenario 2: kubelet --node-ip=<IPv6> with NodeIPFamilies = ipv4 "
-                        "only (the CCM's default), so the CCM reports no IPv6 address",
-            node_ip_families=(IpFamily.IPV4,), node_ip_mode=NodeIpMode.IPV6,
-            failure=re.compile(r"failed to get node modifiers from cloud provider: provided node ip for node "
-                               r'"[^"]+" is not valid: failed to get node address from cloud provider that '
-                               r"matches ip"),
+            "only (the CCM's default), so the CCM reports no IPv6 address",
+            node_ip_families=(IpFamily.IPV4,),
+            node_ip_mode=NodeIpMode.IPV6,
+            failure=re.compile(
+                r"failed to get node modifiers from cloud provider: provided node ip for node "
+                r'"[^"]+" is not valid: failed to get node address from cloud provider that '
+                r"matches ip"
+            ),
         ),
     ]
 
@@ -189,17 +201,27 @@ def seed_moto(graph: Graph, moto_url: str, region: str) -> list[Instance]:
         ipv6 = [address["Ipv6Address"] for address in interface.get("Ipv6Addresses", [])]
         if not ipv6:
             raise RuntimeError(f"moto instance {instance_id} ({program_name}) has no IPv6 address")
-        instances.append(Instance(
-            program_name=program_name, instance_id=instance_id, node_name=described["PrivateDnsName"],
-            availability_zone=described["Placement"]["AvailabilityZone"], ipv4=described["PrivateIpAddress"],
-            ipv6=ipv6[0], mac=interface["MacAddress"], vpc_id=described["VpcId"], subnet_id=described["SubnetId"],
-        ))
+        instances.append(
+            Instance(
+                program_name=program_name,
+                instance_id=instance_id,
+                node_name=described["PrivateDnsName"],
+                availability_zone=described["Placement"]["AvailabilityZone"],
+                ipv4=described["PrivateIpAddress"],
+                ipv6=ipv6[0],
+                mac=interface["MacAddress"],
+                vpc_id=described["VpcId"],
+                subnet_id=described["SubnetId"],
+            )
+        )
     return instances
 
 
 def _boto_credentials() -> dict[str, str]:
-    return {"aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    return {
+        "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
 
 
 def _node_ip(expression: str | None, instance: Instance) -> str | None:
@@ -212,17 +234,25 @@ def node_manifest(instance: Instance, node_ip: str | None) -> dict[str, Any]:
     """A Node as kubelet --cloud-provider=external registers it (addresses are the CCM's to set)."""
     metadata: dict[str, Any] = {
         "name": instance.node_name,
-        "labels": {"kubernetes.io/hostname": instance.node_name, "kubernetes.io/os": "linux",
-                   "kubernetes.io/arch": "amd64"},
+        "labels": {
+            "kubernetes.io/hostname": instance.node_name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+        },
     }
     if node_ip is not None:
         metadata["annotations"] = {PROVIDED_NODE_IP: node_ip}
-    return {"apiVersion": "v1", "kind": "Node", "metadata": metadata,
-            "spec": {"taints": [{"key": UNINITIALIZED_TAINT, "value": "true", "effect": "NoSchedule"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": metadata,
+        "spec": {"taints": [{"key": UNINITIALIZED_TAINT, "value": "true", "effect": "NoSchedule"}]},
+    }
 
 
 def _mount_files(admin: Kube, mount_dir: Path, overrides_text: str) -> None:
     """What the kubelet would project into the pod: the Secrets and ConfigMap as the API server holds them."""
+
     def secret(name: str, key: str) -> str:
         data = admin.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}")["data"][key]
         return base64.b64decode(data).decode()
@@ -242,25 +272,42 @@ def _mount_files(admin: Kube, mount_dir: Path, overrides_text: str) -> None:
 
 def _service_overrides_text(env: Environment, families: tuple[IpFamily, ...]) -> tuple[str, str]:
     """(the cloud config without overrides, the [ServiceOverride] sections pointing EC2 at moto)."""
-    render = functools.partial(render_cloud_config, env.release, cluster_name=env.cluster_name, zone=env.zone,
-                               region=env.region, ip_families=families)
+    render = functools.partial(
+        render_cloud_config,
+        env.release,
+        cluster_name=env.cluster_name,
+        zone=env.zone,
+        region=env.region,
+        ip_families=families,
+    )
     base = render()
     full = render(service_overrides=[ServiceOverride("EC2", env.region, env.moto_url, env.region, signing_name="ec2")])
     if not full.startswith(base):
         raise AssertionError("the service overrides are not an appendix of the cloud config")
-    return base, full[len(base):]
+    return base, full[len(base) :]
 
 
 def ccm_command(env: Environment, case: Case, mount_dir: Path, kubeconfig: Path, port: int) -> list[str]:
     args = remap_mounts(ccm_daemonset_args(env.objects), mount_dir)
     if case.field_report_ccm_flags:
-        args = [arg for arg in args if not arg.startswith(
-            ("--client-ca-file=", "--requestheader-client-ca-file=", "--requestheader-allowed-names="))]
+        args = [
+            arg
+            for arg in args
+            if not arg.startswith(
+                ("--client-ca-file=", "--requestheader-client-ca-file=", "--requestheader-allowed-names=")
+            )
+        ]
     # Loopback only, on a free port; the pod's in-cluster identity through a kubeconfig.
     args = [arg for arg in args if not arg.startswith("--secure-port=")]
-    return [str(env.binaries.ccm), *args, f"--secure-port={port}", "--bind-address=127.0.0.1",
-            f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}"]
+    return [
+        str(env.binaries.ccm),
+        *args,
+        f"--secure-port={port}",
+        "--bind-address=127.0.0.1",
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+    ]
 
 
 def probe_secure_port(port: int, pki_dir: Path) -> dict[str, int | str]:
@@ -273,8 +320,11 @@ def probe_secure_port(port: int, pki_dir: Path) -> dict[str, int | str]:
     results: dict[str, int | str] = {}
     requests = {
         "healthz": ("/healthz", {}, False),
-        "metrics_via_front_proxy": ("/metrics", {"X-Remote-User": "e2e-admin", "X-Remote-Group": "system:masters"},
-                                    True),
+        "metrics_via_front_proxy": (
+            "/metrics",
+            {"X-Remote-User": "e2e-admin", "X-Remote-Group": "system:masters"},
+            True,
+        ),
     }
     for name, (path, headers, front_proxy) in requests.items():
         context = ssl.create_default_context()
@@ -298,8 +348,9 @@ def _is_initialised(node: dict[str, Any]) -> bool:
     return bool(node.get("spec", {}).get("providerID")) and not any(t["key"] == UNINITIALIZED_TAINT for t in taints)
 
 
-def check_positive(log: str, nodes: list[dict[str, Any]], instances: list[Instance],
-                   families: tuple[IpFamily, IpFamily]) -> list[str]:
+def check_positive(
+    log: str, nodes: list[dict[str, Any]], instances: list[Instance], families: tuple[IpFamily, IpFamily]
+) -> list[str]:
     """Every problem a positive case has; empty when it passed."""
     problems = []
     if FORBIDDEN.search(log):
@@ -317,15 +368,18 @@ def check_positive(log: str, nodes: list[dict[str, Any]], instances: list[Instan
             problems.append(f"{instance.node_name}: still tainted {UNINITIALIZED_TAINT}")
         expected_id = f"aws:///{instance.availability_zone}/{instance.instance_id}"
         if node.get("spec", {}).get("providerID") != expected_id:
-            problems.append(f"{instance.node_name}: providerID {node.get('spec', {}).get('providerID')!r} "
-                            f"!= {expected_id!r}")
+            problems.append(
+                f"{instance.node_name}: providerID {node.get('spec', {}).get('providerID')!r} != {expected_id!r}"
+            )
         internal = [a["address"] for a in node.get("status", {}).get("addresses", []) if a["type"] == "InternalIP"]
         by_family = {IpFamily.IPV4: instance.ipv4, IpFamily.IPV6: instance.ipv6}
         expected = [by_family[family] for family in families]
         got_families = [IpFamily.IPV4 if ipaddress.ip_address(a).version == 4 else IpFamily.IPV6 for a in internal]
         if internal != expected:
-            problems.append(f"{instance.node_name}: InternalIPs {internal} ({[f.value for f in got_families]}) "
-                            f"!= {expected} ({[f.value for f in families]})")
+            problems.append(
+                f"{instance.node_name}: InternalIPs {internal} ({[f.value for f in got_families]}) "
+                f"!= {expected} ({[f.value for f in families]})"
+            )
     return problems
 
 
@@ -346,8 +400,13 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
     started = time.monotonic()
     binaries = {"etcd": env.binaries.etcd, "kube-apiserver": env.binaries.kube_apiserver}
     plane: ControlPlane = start_control_plane(
-        binaries, kubeadm_command=env.kubeadm_command, pki_dir=env.private_dir / "pki", work_dir=work,
-        log_dir=log_dir, aggregation_layer=case.aggregation_layer)
+        binaries,
+        kubeadm_command=env.kubeadm_command,
+        pki_dir=env.private_dir / "pki",
+        work_dir=work,
+        log_dir=log_dir,
+        aggregation_layer=case.aggregation_layer,
+    )
     ccm: Process | None = None
     try:
         admin = plane.admin
@@ -355,31 +414,51 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
         base_config, overrides_text = _service_overrides_text(env, families)
         data_objects = list(iter_objects(env.objects, {"Secret", "ConfigMap"}))
         if case.node_ip_families is not None:
-            data_objects = [field_report.with_cloud_config(m, base_config) if m["kind"] == "ConfigMap" else m
-                            for m in data_objects]
+            data_objects = [
+                field_report.with_cloud_config(m, base_config) if m["kind"] == "ConfigMap" else m for m in data_objects
+            ]
         elif base_config != env.cloud_config:
             raise AssertionError("render_cloud_config does not reproduce the program's cloud config")
-        rbac = (field_report.rbac_v1_20() if case.field_report_rbac else
-                list(iter_objects(env.objects, {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
-                                                "RoleBinding"})))
+        rbac = (
+            field_report.rbac_v1_20()
+            if case.field_report_rbac
+            else list(
+                iter_objects(
+                    env.objects, {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+                )
+            )
+        )
         _apply(admin, data_objects + rbac)
 
         mount_dir = work / "mount"
         _mount_files(admin, mount_dir, overrides_text)
         token = admin.service_account_token(NAMESPACE, SERVICE_ACCOUNT)
         kubeconfig = work / "ccm.kubeconfig"
-        write_token_kubeconfig(kubeconfig, plane.server, env.private_dir / "pki" / "ca.crt",
-                               f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}", token)
+        write_token_kubeconfig(
+            kubeconfig,
+            plane.server,
+            env.private_dir / "pki" / "ca.crt",
+            f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}",
+            token,
+        )
 
-        node_ip_expression = (env.config.node_ip_expression if case.node_ip_mode is None
-                              else kubelet_node_ip_expression(case.node_ip_mode, env.ip_families))
+        node_ip_expression = (
+            env.config.node_ip_expression
+            if case.node_ip_mode is None
+            else kubelet_node_ip_expression(case.node_ip_mode, env.ip_families)
+        )
         _apply(admin, [node_manifest(instance, _node_ip(node_ip_expression, instance)) for instance in env.instances])
 
         secure_port = free_port()
         command = ccm_command(env, case, mount_dir, kubeconfig, secure_port)
-        ccm_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), **DUMMY_CREDENTIALS,
-                   "AWS_EC2_METADATA_SERVICE_ENDPOINT": env.imds_url, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv4",
-                   "NO_PROXY": "*"}
+        ccm_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(work),
+            **DUMMY_CREDENTIALS,
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": env.imds_url,
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv4",
+            "NO_PROXY": "*",
+        }
         ccm_log = log_dir / "ccm.log"
         ccm = Process("aws-cloud-controller-manager", command, ccm_log, ccm_env)
 
@@ -403,21 +482,35 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
         log = ccm.log_text()
         if case.failure is None:
             problems = check_positive(log, nodes, env.instances, env.ip_families)
-            problems += [f"CCM secure port {name}: {answer} (expected 200)"
-                         for name, answer in secure_port_answers.items() if answer != 200]
+            problems += [
+                f"CCM secure port {name}: {answer} (expected 200)"
+                for name, answer in secure_port_answers.items()
+                if answer != 200
+            ]
             passed = not problems
-            decisive = [line for line in log.splitlines() if "Successfully initialized node" in line
-                        or "forbidden" in line.lower() or MISSING_CA in line][:10]
+            decisive = [
+                line
+                for line in log.splitlines()
+                if "Successfully initialized node" in line or "forbidden" in line.lower() or MISSING_CA in line
+            ][:10]
         else:
             matches = [line for line in log.splitlines() if case.failure.search(line)]
             problems = [] if matches else [f"the expected failure /{case.failure.pattern}/ is not in the CCM log"]
             passed = bool(matches)
             decisive = matches[:3]
         return {
-            "name": case.name, "expect": case.expect, "passed": passed, "description": case.description,
-            "ccm_log": str(ccm_log), "api_server_log": str(log_dir / "kube-apiserver.log"),
-            "ccm_exit_code": exit_code, "wait_outcome": outcome, "seconds": round(time.monotonic() - started, 1),
-            "ccm_command": command, "problems": problems, "decisive_log_lines": decisive,
+            "name": case.name,
+            "expect": case.expect,
+            "passed": passed,
+            "description": case.description,
+            "ccm_log": str(ccm_log),
+            "api_server_log": str(log_dir / "kube-apiserver.log"),
+            "ccm_exit_code": exit_code,
+            "wait_outcome": outcome,
+            "seconds": round(time.monotonic() - started, 1),
+            "ccm_command": command,
+            "problems": problems,
+            "decisive_log_lines": decisive,
             "extension_apiserver_authentication_keys": sorted(authentication.get("data", {})),
             "ccm_secure_port": secure_port_answers,
             "nodes": nodes,
@@ -439,29 +532,63 @@ def prepare(stack: str, private_dir: Path, log_root: Path) -> tuple[Environment,
     write_control_plane_pki(graph, cluster_name, private_dir / "pki")
 
     moto_port = free_port()
-    moto = Process("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-                   log_root / "moto.log", {**os.environ, **DUMMY_CREDENTIALS,
-                                            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+    moto = Process(
+        "moto",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        log_root / "moto.log",
+        {**os.environ, **DUMMY_CREDENTIALS, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+    )
     moto_url = f"http://127.0.0.1:{moto_port}"
-    wait_for("moto", lambda: boto3.client("sts", region_name=region, endpoint_url=moto_url,
-                                          **_boto_credentials()).get_caller_identity(), 60, alive=moto)
+    wait_for(
+        "moto",
+        lambda: boto3.client(
+            "sts", region_name=region, endpoint_url=moto_url, **_boto_credentials()
+        ).get_caller_identity(),
+        60,
+        alive=moto,
+    )
     instances = seed_moto(graph, moto_url, region)
     control_plane = next(i for i in instances if i.program_name == f"{cluster_name}-control-plane-node")
-    imds = MetadataServer(InstanceIdentity(
-        instance_id=control_plane.instance_id, availability_zone=control_plane.availability_zone, region=region,
-        private_dns_name=control_plane.node_name, private_ipv4=control_plane.ipv4, mac=control_plane.mac,
-        vpc_id=control_plane.vpc_id, subnet_id=control_plane.subnet_id,
-    )).start()
-    kubeadm_command = kubeadm_api_server_command(binaries.kubeadm, config, {
-        NODE_NAME: control_plane.node_name, NODE_IPV4: control_plane.ipv4, NODE_IPV6: control_plane.ipv6,
-        BOOTSTRAP_TOKEN: "e2e000.0123456789abcdef",
-    }, private_dir / "kubeadm")
+    imds = MetadataServer(
+        InstanceIdentity(
+            instance_id=control_plane.instance_id,
+            availability_zone=control_plane.availability_zone,
+            region=region,
+            private_dns_name=control_plane.node_name,
+            private_ipv4=control_plane.ipv4,
+            mac=control_plane.mac,
+            vpc_id=control_plane.vpc_id,
+            subnet_id=control_plane.subnet_id,
+        )
+    ).start()
+    kubeadm_command = kubeadm_api_server_command(
+        binaries.kubeadm,
+        config,
+        {
+            NODE_NAME: control_plane.node_name,
+            NODE_IPV4: control_plane.ipv4,
+            NODE_IPV6: control_plane.ipv6,
+            BOOTSTRAP_TOKEN: "e2e000.0123456789abcdef",
+        },
+        private_dir / "kubeadm",
+    )
     env = Environment(
-        graph=graph, release=release, binaries=binaries, cluster_name=cluster_name, region=region,
-        zone=control_plane.availability_zone, ip_families=families, config=config,
-        kubeadm_command=kubeadm_command, objects=objects,
-        cloud_config=program_cloud_config(graph), moto_url=moto_url, imds_url=imds.url, instances=instances,
-        private_dir=private_dir, log_root=log_root,
+        graph=graph,
+        release=release,
+        binaries=binaries,
+        cluster_name=cluster_name,
+        region=region,
+        zone=control_plane.availability_zone,
+        ip_families=families,
+        config=config,
+        kubeadm_command=kubeadm_command,
+        objects=objects,
+        cloud_config=program_cloud_config(graph),
+        moto_url=moto_url,
+        imds_url=imds.url,
+        instances=instances,
+        private_dir=private_dir,
+        log_root=log_root,
     )
     return env, [moto, imds]
 
@@ -480,9 +607,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env, services = prepare(args.stack, private_dir, OUT_DIR)
         report |= {
-            "release": env.release.minor, "kubernetes_version": env.binaries.kubernetes_version,
-            "ccm_version": env.binaries.ccm_version, "build_note": env.binaries.note,
-            "unbuildable_releases": UNBUILDABLE, "buildable_releases": sorted(BUILDS),
+            "release": env.release.minor,
+            "kubernetes_version": env.binaries.kubernetes_version,
+            "ccm_version": env.binaries.ccm_version,
+            "build_note": env.binaries.note,
+            "unbuildable_releases": UNBUILDABLE,
+            "buildable_releases": sorted(BUILDS),
             "instances": [instance.__dict__ for instance in env.instances],
             "kubeadm_api_server_command": env.kubeadm_command,
         }
@@ -493,10 +623,16 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 result = run_case(env, case, args.ccm_seconds)
             except Exception as error:  # a case that could not run is a failed case, not a crash
-                result = {"name": case.name, "expect": case.expect, "passed": False, "seconds": 0,
-                          "ccm_log": str(OUT_DIR / case.name / "ccm.log"), "nodes": [],
-                          "problems": [f"the case could not run: {type(error).__name__}: {error}"],
-                          "decisive_log_lines": []}
+                result = {
+                    "name": case.name,
+                    "expect": case.expect,
+                    "passed": False,
+                    "seconds": 0,
+                    "ccm_log": str(OUT_DIR / case.name / "ccm.log"),
+                    "nodes": [],
+                    "problems": [f"the case could not run: {type(error).__name__}: {error}"],
+                    "decisive_log_lines": [],
+                }
             report["cases"].append(result)
             verdict = "ok" if result["passed"] else "NOT OK"
             print(f"e2e: {case.name}: {verdict} in {result['seconds']}s; log {result['ccm_log']}", flush=True)

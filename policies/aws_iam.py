@@ -11,12 +11,16 @@ from policies.base import resource_policy
 from policies.props import as_dict, as_list, is_unknown, plain, text
 
 POLICY_DOCUMENT_TYPES: Final = (
-    "aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/policy:Policy",
+    "aws:iam/userPolicy:UserPolicy",
     "aws:iam/groupPolicy:GroupPolicy",
 )
 ATTACHMENT_TYPES: Final = (
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/userPolicyAttachment:UserPolicyAttachment",
-    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "aws:iam/policyAttachment:PolicyAttachment",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
 )
 ADMINISTRATOR_ACCESS: Final = "arn:aws:iam::aws:policy/AdministratorAccess"
 
@@ -38,8 +42,10 @@ def _one_or_many(value: Any) -> list[Any]:
 def admin_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     """Allow statements whose actions include `*` on resource `*`."""
     return [
-        statement for statement in map(as_dict, _one_or_many(document.get("Statement")))
-        if statement.get("Effect") == "Allow" and "*" in _one_or_many(statement.get("Action"))
+        statement
+        for statement in map(as_dict, _one_or_many(document.get("Statement")))
+        if statement.get("Effect") == "Allow"
+        and "*" in _one_or_many(statement.get("Action"))
         and "*" in _one_or_many(statement.get("Resource"))
     ]
 
@@ -47,18 +53,26 @@ def admin_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
 def validate_no_admin_access(args: ResourceValidationArgs, report: ReportViolation) -> None:
     props = plain(args.props)
     if args.resource_type in ATTACHMENT_TYPES and text(props.get("policyArn")) == ADMINISTRATOR_ACCESS:
-        report(f"'{args.name}' attaches AdministratorAccess: attach the node role's own least-privilege "
-               "policies (components/render/iam.py).", None)
+        report(
+            f"'{args.name}' attaches AdministratorAccess: attach the node role's own least-privilege "
+            "policies (components/render/iam.py).",
+            None,
+        )
     document = _document(props.get("policy")) if args.resource_type in POLICY_DOCUMENT_TYPES else None
     if document is not None and admin_statements(document):
-        report(f"'{args.name}' allows every action on every resource (Action \"*\", Resource \"*\"): list the "
-               "actions the CCM and the nodes need (components/versions.py CCM IAM actions).", None)
+        report(
+            f'\'{args.name}\' allows every action on every resource (Action "*", Resource "*"): list the '
+            "actions the CCM and the nodes need (components/versions.py CCM IAM actions).",
+            None,
+        )
 
 
 POLICIES: Final = [
     resource_policy(
-        "iam-no-admin-access", "No IAM policy or attachment grants every action on every resource.",
-        validate_no_admin_access, severity=Severity.CRITICAL,
+        "iam-no-admin-access",
+        "No IAM policy or attachment grants every action on every resource.",
+        validate_no_admin_access,
+        severity=Severity.CRITICAL,
         remediation="Grant the release's CCM actions and the node actions only (components/render/iam.py).",
     ),
 ]

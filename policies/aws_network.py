@@ -35,8 +35,9 @@ from policies.props import as_dict, as_list, dig, is_unknown, number, plain, tex
 SENSITIVE_PORTS: Final = {22: "SSH", 2379: "etcd client", 2380: "etcd peer", 10250: "kubelet API"}
 API_SERVER_PORT: Final = 6443
 # Sources that cannot be on the internet: RFC 1918, shared address space, unique local IPv6.
-_PRIVATE: Final = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                                                          "100.64.0.0/10", "fc00::/7"))
+_PRIVATE: Final = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
 _ALL_PROTOCOLS: Final = {"-1", "all"}
 _TCP: Final = {"tcp", "6"}
 
@@ -59,8 +60,11 @@ def validate_vpc_ipv6(args: StackValidationArgs, report: ReportViolation) -> Non
     }
     for vpc in stack_resources(args, [VPC]):
         if _vpc_has_ipv6(vpc.props) is False and vpc.urn not in associated:
-            report(f"VPC '{vpc.name}' has no IPv6 block: set assign_generated_ipv6_cidr_block=True (an Amazon /56) "
-                   "so subnets and nodes can be dual-stack.", vpc.urn)
+            report(
+                f"VPC '{vpc.name}' has no IPv6 block: set assign_generated_ipv6_cidr_block=True (an Amazon /56) "
+                "so subnets and nodes can be dual-stack.",
+                vpc.urn,
+            )
 
 
 def validate_subnet_ipv6_64(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -74,8 +78,11 @@ def validate_subnet_ipv6_64(args: ResourceValidationArgs, report: ReportViolatio
     except ValueError:
         prefix = None
     if prefix != 64:
-        report(f"Subnet '{args.name}' has IPv6 block {block!r}, not a /64 of the VPC's /56: set ipv6_cidr_block "
-               "to one /64 per subnet (EC2 only assigns IPv6 addresses from /64 subnets).", None)
+        report(
+            f"Subnet '{args.name}' has IPv6 block {block!r}, not a /64 of the VPC's /56: set ipv6_cidr_block "
+            "to one /64 per subnet (EC2 only assigns IPv6 addresses from /64 subnets).",
+            None,
+        )
 
 
 def validate_subnet_assigns_ipv6(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -83,8 +90,11 @@ def validate_subnet_assigns_ipv6(args: ResourceValidationArgs, report: ReportVio
         return
     props = plain(args.props)
     if truth(props.get("assignIpv6AddressOnCreation")) is False and truth(props.get("ipv6Native")) is False:
-        report(f"Subnet '{args.name}' does not assign IPv6 on creation: set assign_ipv6_address_on_creation=True, "
-               "or nodes start without the IPv6 address the kubelet and the CCM need.", None)
+        report(
+            f"Subnet '{args.name}' does not assign IPv6 on creation: set assign_ipv6_address_on_creation=True, "
+            "or nodes start without the IPv6 address the kubelet and the CCM need.",
+            None,
+        )
 
 
 # -- security group openings ---------------------------------------------------------------
@@ -144,8 +154,12 @@ def ingress_openings(resource_type: str, props: dict[str, Any]) -> list[Opening]
     if resource_type == SECURITY_GROUP_RULE and props.get("type") == "ingress":
         return _permission_openings(props, "protocol", _cidr_lists(props))
     if resource_type == SECURITY_GROUP:
-        return [opening for entry in as_list(props.get("ingress")) if isinstance(entry, dict)
-                for opening in _permission_openings(entry, "protocol", _cidr_lists(entry))]
+        return [
+            opening
+            for entry in as_list(props.get("ingress"))
+            if isinstance(entry, dict)
+            for opening in _permission_openings(entry, "protocol", _cidr_lists(entry))
+        ]
     return []
 
 
@@ -153,9 +167,11 @@ def validate_no_world_cluster_ports(args: ResourceValidationArgs, report: Report
     for opening in ingress_openings(args.resource_type, plain(args.props)):
         exposed = [f"{port} ({what})" for port, what in SENSITIVE_PORTS.items() if opening.reaches(port)]
         if opening.world and exposed:
-            report(f"Security group rule '{args.name}' opens {', '.join(exposed)} to {opening.cidr}: allow only the "
-                   "cluster's security groups (referenced_security_group_id); use Session Manager instead of SSH.",
-                   None)
+            report(
+                f"Security group rule '{args.name}' opens {', '.join(exposed)} to {opening.cidr}: allow only the "
+                "cluster's security groups (referenced_security_group_id); use Session Manager instead of SSH.",
+                None,
+            )
 
 
 def _admin_networks(args: ResourceValidationArgs) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -168,8 +184,9 @@ def _admin_networks(args: ResourceValidationArgs) -> list[ipaddress.IPv4Network 
     return networks
 
 
-def _inside(network: ipaddress.IPv4Network | ipaddress.IPv6Network,
-            allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+def _inside(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
     return any(network.version == other.version and network.subnet_of(other) for other in allowed)  # type: ignore[arg-type]
 
 
@@ -180,8 +197,11 @@ def validate_api_server_admin_only(args: ResourceValidationArgs, report: ReportV
             continue
         if opening.world or (admins and not _inside(opening.cidr, list(_PRIVATE))):
             allowed = ", ".join(str(n) for n in admins) or "your admin CIDRs (policy config allowedAdminCidrs)"
-            report(f"Security group rule '{args.name}' opens the API server ({API_SERVER_PORT}) to {opening.cidr}: "
-                   f"allow only {allowed} and the cluster's own security groups.", None)
+            report(
+                f"Security group rule '{args.name}' opens the API server ({API_SERVER_PORT}) to {opening.cidr}: "
+                f"allow only {allowed} and the cluster's own security groups.",
+                None,
+            )
 
 
 # -- the cluster tag -----------------------------------------------------------------------
@@ -191,8 +211,9 @@ def cluster_tagged(tags: Any, key: str | None) -> bool | None:
     """Whether `tags` carry the cluster tag (`key`, or any kubernetes.io/cluster/* if None) = owned|shared."""
     if is_unknown(tags):
         return None
-    values = [value for name, value in as_dict(tags).items()
-              if (name == key if key else name.startswith(CLUSTER_TAG_PREFIX))]
+    values = [
+        value for name, value in as_dict(tags).items() if (name == key if key else name.startswith(CLUSTER_TAG_PREFIX))
+    ]
     if any(is_unknown(value) for value in values):
         return None
     return any(value in CLUSTER_TAG_VALUES for value in values)
@@ -203,8 +224,12 @@ def _tag_maps(args: ResourceValidationArgs, props: dict[str, Any]) -> list[Any]:
         specs = props.get("tagSpecifications")
         if is_unknown(specs):
             return [specs]
-        return [spec.get("tags") for spec in as_list(specs) if isinstance(spec, dict)
-                and (is_unknown(spec.get("resourceType")) or spec.get("resourceType") == "instance")]
+        return [
+            spec.get("tags")
+            for spec in as_list(specs)
+            if isinstance(spec, dict)
+            and (is_unknown(spec.get("resourceType")) or spec.get("resourceType") == "instance")
+        ]
     maps = [props.get("tags"), props.get("tagsAll")]
     if args.provider is not None:  # provider default_tags reach every resource
         maps.append(dig(plain(args.provider.props), "defaultTags", "tags"))
@@ -220,9 +245,12 @@ def validate_cluster_tag(args: ResourceValidationArgs, report: ReportViolation) 
         return
     wanted = key or f"{CLUSTER_TAG_PREFIX}<cluster id>"
     what = "the instances it launches (tag_specifications)" if args.resource_type == LAUNCH_TEMPLATE else "it"
-    report(f"'{args.name}' lacks the cluster tag {wanted} = owned|shared on {what}: the CCM finds instances, subnets, "
-           "security groups and route tables by it ('AWS cloud failed to find ClusterID'). Tag it through "
-           "components/tags.py.", None)
+    report(
+        f"'{args.name}' lacks the cluster tag {wanted} = owned|shared on {what}: the CCM finds instances, subnets, "
+        "security groups and route tables by it ('AWS cloud failed to find ClusterID'). Tag it through "
+        "components/tags.py.",
+        None,
+    )
 
 
 def _security_group_ids(node: StackResource) -> list[Any]:
@@ -241,51 +269,80 @@ def validate_one_cluster_security_group(args: StackValidationArgs, report: Repor
         ids = _security_group_ids(node)
         attached = {by_id[i].urn for i in ids if isinstance(i, str) and i in by_id}
         if not by_id or any(is_unknown(i) for i in ids):  # IDs not known yet (preview): follow the dependencies
-            attached |= {dependency.urn for field in ("vpcSecurityGroupIds", "networkInterfaces")
-                         for dependency in node.property_dependencies(field) if dependency.urn in by_urn}
+            attached |= {
+                dependency.urn
+                for field in ("vpcSecurityGroupIds", "networkInterfaces")
+                for dependency in node.property_dependencies(field)
+                if dependency.urn in by_urn
+            }
         unexplained = len(ids) - len(attached)  # unknown or foreign groups: their tags cannot be told
         answers = {urn: cluster_tagged(by_urn[urn].props.get("tags"), key) for urn in attached}
         tagged = sorted(by_urn[urn].name for urn, answer in answers.items() if answer)
         if len(tagged) > 1:
-            report(f"'{node.name}' has {len(tagged)} cluster-tagged security groups ({', '.join(tagged)}): the CCM "
-                   "needs exactly one per instance to add load-balancer rules; tag only one of them.", node.urn)
+            report(
+                f"'{node.name}' has {len(tagged)} cluster-tagged security groups ({', '.join(tagged)}): the CCM "
+                "needs exactly one per instance to add load-balancer rules; tag only one of them.",
+                node.urn,
+            )
         elif not tagged and unexplained <= 0 and None not in answers.values():
-            report(f"'{node.name}' has no cluster-tagged security group: attach exactly one security group tagged "
-                   f"{key or CLUSTER_TAG_PREFIX + '<cluster id>'} = owned.", node.urn)
+            report(
+                f"'{node.name}' has no cluster-tagged security group: attach exactly one security group tagged "
+                f"{key or CLUSTER_TAG_PREFIX + '<cluster id>'} = owned.",
+                node.urn,
+            )
 
 
 POLICIES: Final = [
     stack_policy(
-        "vpc-has-ipv6", "Every VPC has an IPv6 block (dual stack).", validate_vpc_ipv6, severity=Severity.HIGH,
+        "vpc-has-ipv6",
+        "Every VPC has an IPv6 block (dual stack).",
+        validate_vpc_ipv6,
+        severity=Severity.HIGH,
         remediation="Set assign_generated_ipv6_cidr_block=True on the VPC (components/network.py).",
     ),
     resource_policy(
-        "subnet-ipv6-64", "Every subnet has an IPv6 /64.", validate_subnet_ipv6_64, severity=Severity.HIGH,
+        "subnet-ipv6-64",
+        "Every subnet has an IPv6 /64.",
+        validate_subnet_ipv6_64,
+        severity=Severity.HIGH,
         remediation="Carve one /64 of the VPC's /56 per subnet (components/network_plan.py).",
     ),
     resource_policy(
-        "subnet-assigns-ipv6-on-creation", "Subnets assign an IPv6 address to every new interface.",
-        validate_subnet_assigns_ipv6, severity=Severity.HIGH,
+        "subnet-assigns-ipv6-on-creation",
+        "Subnets assign an IPv6 address to every new interface.",
+        validate_subnet_assigns_ipv6,
+        severity=Severity.HIGH,
         remediation="Set assign_ipv6_address_on_creation=True on the subnet.",
     ),
     resource_policy(
-        "no-world-ssh-etcd-kubelet", "No security group rule opens 22, 2379-2380 or 10250 to 0.0.0.0/0 or ::/0.",
-        validate_no_world_cluster_ports, severity=Severity.CRITICAL,
+        "no-world-ssh-etcd-kubelet",
+        "No security group rule opens 22, 2379-2380 or 10250 to 0.0.0.0/0 or ::/0.",
+        validate_no_world_cluster_ports,
+        severity=Severity.CRITICAL,
         remediation="Allow these ports only from the cluster's security groups; reach nodes with Session Manager.",
     ),
     resource_policy(
-        "api-server-admin-cidrs-only", "The API server port 6443 is open only to the configured admin CIDRs.",
-        validate_api_server_admin_only, severity=Severity.HIGH, config=ADMIN_CIDRS_CONFIG,
+        "api-server-admin-cidrs-only",
+        "The API server port 6443 is open only to the configured admin CIDRs.",
+        validate_api_server_admin_only,
+        severity=Severity.HIGH,
+        config=ADMIN_CIDRS_CONFIG,
         remediation="Open 6443 only to the stack's adminCidrs and to the cluster's security groups.",
     ),
     resource_policy(
-        "cluster-tag", "Instances, subnets, security groups and route tables carry kubernetes.io/cluster/<id>.",
-        validate_cluster_tag, severity=Severity.HIGH, config=CLUSTER_TAG_CONFIG,
+        "cluster-tag",
+        "Instances, subnets, security groups and route tables carry kubernetes.io/cluster/<id>.",
+        validate_cluster_tag,
+        severity=Severity.HIGH,
+        config=CLUSTER_TAG_CONFIG,
         remediation="Build every tag map with components/tags.py cluster_tags() (value owned or shared).",
     ),
     stack_policy(
-        "one-cluster-security-group-per-instance", "Every instance has exactly one cluster-tagged security group.",
-        validate_one_cluster_security_group, severity=Severity.HIGH, config=CLUSTER_TAG_CONFIG,
+        "one-cluster-security-group-per-instance",
+        "Every instance has exactly one cluster-tagged security group.",
+        validate_one_cluster_security_group,
+        severity=Severity.HIGH,
+        config=CLUSTER_TAG_CONFIG,
         remediation="Attach one cluster-tagged security group per node role; tag additional groups differently.",
     ),
 ]

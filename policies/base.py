@@ -52,29 +52,42 @@ StackValidator = Callable[[StackValidationArgs, ReportViolation], None]
 
 CLUSTER_TAG_KEY: Final = "clusterTagKey"
 ADMIN_CIDRS: Final = "allowedAdminCidrs"
-CLUSTER_TAG_CONFIG: Final = PolicyConfigSchema(properties={
-    CLUSTER_TAG_KEY: {
-        "type": "string",
-        "pattern": "^kubernetes\\.io/cluster/[^/]+$",
-        "description": "The cluster's ownership tag key, kubernetes.io/cluster/<cluster id>; "
-        "unset: any kubernetes.io/cluster/* key counts.",
-    },
-})
-ADMIN_CIDRS_CONFIG: Final = PolicyConfigSchema(properties={
-    ADMIN_CIDRS: {
-        "type": "array",
-        "items": {"type": "string"},
-        "description": "IPv4/IPv6 CIDRs allowed to reach the API server (6443); unset: only the "
-        "whole internet is refused.",
-    },
-})
+CLUSTER_TAG_CONFIG: Final = PolicyConfigSchema(
+    properties={
+        CLUSTER_TAG_KEY: {
+            "type": "string",
+            "pattern": "^kubernetes\\.io/cluster/[^/]+$",
+            "description": "The cluster's ownership tag key, kubernetes.io/cluster/<cluster id>; "
+            "unset: any kubernetes.io/cluster/* key counts.",
+        },
+    }
+)
+ADMIN_CIDRS_CONFIG: Final = PolicyConfigSchema(
+    properties={
+        ADMIN_CIDRS: {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "IPv4/IPv6 CIDRs allowed to reach the API server (6443); unset: only the "
+            "whole internet is refused.",
+        },
+    }
+)
 
 
-def _metadata(*, severity: Severity, remediation: str, enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
-              config: PolicyConfigSchema | None = None) -> dict[str, Any]:
+def _metadata(
+    *,
+    severity: Severity,
+    remediation: str,
+    enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
+    config: PolicyConfigSchema | None = None,
+) -> dict[str, Any]:
     """What every rule must say besides its validator: severity and remediation are required."""
-    return {"severity": severity, "remediation_steps": remediation, "enforcement_level": enforcement,
-            "config_schema": config}
+    return {
+        "severity": severity,
+        "remediation_steps": remediation,
+        "enforcement_level": enforcement,
+        "config_schema": config,
+    }
 
 
 def resource_policy(
@@ -118,5 +131,6 @@ def stack_resources(args: StackValidationArgs, types: Iterable[str]) -> list[Sta
     wanted = set(types)
     return [
         StackResource(r.resource_type, r.name, r.urn, plain(r.props), r)
-        for r in args.resources if r.resource_type in wanted
+        for r in args.resources
+        if r.resource_type in wanted
     ]

@@ -112,7 +112,7 @@ def release_problems(text: str, version: Version) -> list[str]:
             span = f"from {first}" + (f" until {until}" if until else "")
             problems.append(
                 f"line {entry.line}: {entry.key} is unknown to CCM {minor_of(version)} (known {span}); the CCM "
-                f"exits with `can't store data at section \"Global\", variable \"{entry.key}\"`"
+                f'exits with `can\'t store data at section "Global", variable "{entry.key}"`'
             )
     return problems
 

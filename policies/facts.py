@@ -51,10 +51,25 @@ DUAL_STACK_NODE_IP_FROM: Final = "1.29"
 CCM_IMAGE_REPOSITORY: Final = "registry.k8s.io/provider-aws/cloud-controller-manager"
 # Git tags of cloud-provider-aws for which no image was ever promoted: pulling them fails
 # (the field report's image-pull error).
-CCM_TAGS_WITHOUT_IMAGE: Final = frozenset({
-    "v1.20.0", "v1.20.4", "v1.21.0", "v1.21.4", "v1.21.5", "v1.21.6", "v1.21.7",
-    "v1.22.5", "v1.22.6", "v1.22.7", "v1.32.4", "v1.33.1", "v1.33.3", "v1.34.1", "v1.35.1",
-})
+CCM_TAGS_WITHOUT_IMAGE: Final = frozenset(
+    {
+        "v1.20.0",
+        "v1.20.4",
+        "v1.21.0",
+        "v1.21.4",
+        "v1.21.5",
+        "v1.21.6",
+        "v1.21.7",
+        "v1.22.5",
+        "v1.22.6",
+        "v1.22.7",
+        "v1.32.4",
+        "v1.33.1",
+        "v1.33.3",
+        "v1.34.1",
+        "v1.35.1",
+    }
+)
 # IPv6 node addresses came with PR #230 (v1.21.0); v1.21.0-alpha.0 (the field report's 1.21
 # image) and older report no IPv6 address: a dual-stack node's IPv6 --node-ip is "not found".
 CCM_IPV6_FROM: Final = "1.21"
@@ -83,7 +98,8 @@ def at_least(version: Version, minor: str) -> bool:
 def cloud_config_keys(version: Version) -> frozenset[str]:
     """The `[Global]` keys the CCM release of `version`'s minor knows."""
     return frozenset(
-        key for key, (first, until) in CLOUD_CONFIG_GLOBAL_KEYS.items()
+        key
+        for key, (first, until) in CLOUD_CONFIG_GLOBAL_KEYS.items()
         if at_least(version, first) and (until is None or not at_least(version, until))
     )
 

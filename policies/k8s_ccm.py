@@ -36,9 +36,12 @@ def validate_image_matches_cluster(args: StackValidationArgs, report: ReportViol
         version = image_version(image) if image else None
         wrong = sorted(minor_of(v) for v in versions if version and v[:2] != version[:2])
         if version and wrong:
-            report(f"CCM '{ccm.workload}' runs {image} (CCM {minor_of(version)}) but the cluster runs Kubernetes "
-                   f"{', '.join(wrong)}: a CCM release is only compatible with its own minor; use the "
-                   "release-matrix row's image (components/versions.py).", ccm.urn)
+            report(
+                f"CCM '{ccm.workload}' runs {image} (CCM {minor_of(version)}) but the cluster runs Kubernetes "
+                f"{', '.join(wrong)}: a CCM release is only compatible with its own minor; use the "
+                "release-matrix row's image (components/versions.py).",
+                ccm.urn,
+            )
 
 
 def image_problems(image: str) -> list[str]:
@@ -46,16 +49,20 @@ def image_problems(image: str) -> list[str]:
     repository = image.split("@", 1)[0].removesuffix(f":{tag}") if tag else image.split("@", 1)[0]
     problems = []
     if repository != CCM_IMAGE_REPOSITORY:
-        problems.append(f"comes from {repository}, not the promoted {CCM_IMAGE_REPOSITORY} (staging and "
-                        "artifact registries are where the field report's image-pull errors came from)")
+        problems.append(
+            f"comes from {repository}, not the promoted {CCM_IMAGE_REPOSITORY} (staging and "
+            "artifact registries are where the field report's image-pull errors came from)"
+        )
     version = image_version(image)
     if not tag or tag == "latest" or version is None:
         problems.append("is not pinned to a release tag (vX.Y.Z): the CCM must follow the cluster's minor")
     elif tag in CCM_TAGS_WITHOUT_IMAGE:
         problems.append(f"uses tag {tag}, a git tag for which no image was promoted (ErrImagePull)")
     elif not at_least(version, CCM_IPV6_FROM) or any(marker in tag for marker in CCM_TAG_MARKERS_WITHOUT_IPV6):
-        problems.append(f"uses {tag}, which reports no IPv6 node address (needs cloud-provider-aws PR #230, "
-                        "v1.21.0+): a dual-stack node's IPv6 --node-ip would be 'not found in cloudprovider'")
+        problems.append(
+            f"uses {tag}, which reports no IPv6 node address (needs cloud-provider-aws PR #230, "
+            "v1.21.0+): a dual-stack node's IPv6 --node-ip would be 'not found in cloudprovider'"
+        )
     return problems
 
 
@@ -84,13 +91,22 @@ def validate_cloud_config_release(args: StackValidationArgs, report: ReportViola
             continue
         config_map, content = found
         for problem in release_problems(content, version):
-            report(f"Cloud config '{config_map.name}' of CCM '{ccm.workload}': {problem}. Render it from the "
-                   "release row (components/render/cloud_config.py).", config_map.urn)
+            report(
+                f"Cloud config '{config_map.name}' of CCM '{ccm.workload}': {problem}. Render it from the "
+                "release row (components/render/cloud_config.py).",
+                config_map.urn,
+            )
 
 
 # Files the CCM reads at start-up; each must come from a volume, or the pod crash-loops.
-FILE_FLAGS: Final = ("--cloud-config", "--client-ca-file", "--requestheader-client-ca-file", "--kubeconfig",
-                     "--tls-cert-file", "--tls-private-key-file")
+FILE_FLAGS: Final = (
+    "--cloud-config",
+    "--client-ca-file",
+    "--requestheader-client-ca-file",
+    "--kubeconfig",
+    "--tls-cert-file",
+    "--tls-private-key-file",
+)
 UNINITIALIZED_TAINT: Final = "node.cloudprovider.kubernetes.io/uninitialized"
 NODE_ROLE_PREFIX: Final = "node-role.kubernetes.io/"
 
@@ -105,11 +121,17 @@ def validate_ccm_args(args: ResourceValidationArgs, report: ReportViolation) -> 
         if is_unknown(arguments):
             continue
         if flag_values(arguments, "--cloud-provider") != ["aws"]:
-            report(f"CCM '{ccm.workload}' does not run with --cloud-provider=aws: without it no AWS controller "
-                   "starts and nodes keep the uninitialized taint.", None)
+            report(
+                f"CCM '{ccm.workload}' does not run with --cloud-provider=aws: without it no AWS controller "
+                "starts and nodes keep the uninitialized taint.",
+                None,
+            )
         if not [path for path in flag_values(arguments, "--cloud-config") if path]:
-            report(f"CCM '{ccm.workload}' has no --cloud-config: it then cannot know the cluster ID and the "
-                   "NodeIPFamilies of a dual-stack cluster; mount the cloud config ConfigMap and pass its path.", None)
+            report(
+                f"CCM '{ccm.workload}' has no --cloud-config: it then cannot know the cluster ID and the "
+                "NodeIPFamilies of a dual-stack cluster; mount the cloud config ConfigMap and pass its path.",
+                None,
+            )
         mounts = as_list(ccm.container.get("volumeMounts"))
         if any(is_unknown(dig(mount, "mountPath")) for mount in mounts):
             continue
@@ -117,8 +139,11 @@ def validate_ccm_args(args: ResourceValidationArgs, report: ReportViolation) -> 
         for flag in FILE_FLAGS:
             for path in flag_values(arguments, flag):
                 if path and _unmounted(path, mount_paths):
-                    report(f"CCM '{ccm.workload}' reads {flag}={path}, which no volumeMount provides: mount the "
-                           "Secret or ConfigMap that holds it.", None)
+                    report(
+                        f"CCM '{ccm.workload}' reads {flag}={path}, which no volumeMount provides: mount the "
+                        "Secret or ConfigMap that holds it.",
+                        None,
+                    )
 
 
 def _tolerates(tolerations: list[Any], key: str, value: str) -> bool | None:
@@ -143,57 +168,79 @@ def validate_ccm_tolerations(args: ResourceValidationArgs, report: ReportViolati
         taints = [(UNINITIALIZED_TAINT, "true")] + [(k, "") for k in selector if k.startswith(NODE_ROLE_PREFIX)]
         for key, value in taints:
             if _tolerates(as_list(tolerations), key, value) is False:
-                report(f"CCM '{ccm.workload}' does not tolerate the NoSchedule taint {key}: every new node carries "
-                       "it until the CCM initialises it (the field report removed the tolerations and untainted "
-                       "nodes by hand).", None)
+                report(
+                    f"CCM '{ccm.workload}' does not tolerate the NoSchedule taint {key}: every new node carries "
+                    "it until the CCM initialises it (the field report removed the tolerations and untainted "
+                    "nodes by hand).",
+                    None,
+                )
 
 
 def validate_host_network_for_imds(args: StackValidationArgs, report: ReportViolation) -> None:
     one_hop = sorted(
-        node.name for node in stack_resources(args, NODE_TYPES)
+        node.name
+        for node in stack_resources(args, NODE_TYPES)
         if dig(node.props, "metadataOptions", "httpEndpoint") != "disabled" and imds_hop_limit(node.props) == 1
     )
     for ccm in stack_ccm_containers(args):
         if one_hop and truth(ccm.spec.get("hostNetwork")) is False:
-            report(f"CCM '{ccm.workload}' is not on the host network while {', '.join(one_hop)} allow IMDS hop "
-                   "limit 1: from a pod network the CCM cannot reach the instance metadata service. Set "
-                   "hostNetwork: true (upstream's manifest does).", ccm.urn)
+            report(
+                f"CCM '{ccm.workload}' is not on the host network while {', '.join(one_hop)} allow IMDS hop "
+                "limit 1: from a pod network the CCM cannot reach the instance metadata service. Set "
+                "hostNetwork: true (upstream's manifest does).",
+                ccm.urn,
+            )
 
 
 POLICIES: Final = [
     stack_policy(
-        "ccm-image-matches-cluster-minor", "The CCM image's minor equals the cluster's Kubernetes minor.",
-        validate_image_matches_cluster, severity=Severity.CRITICAL,
+        "ccm-image-matches-cluster-minor",
+        "The CCM image's minor equals the cluster's Kubernetes minor.",
+        validate_image_matches_cluster,
+        severity=Severity.CRITICAL,
         remediation="Take the CCM image from the stack's release-matrix row (components/versions.py ccm_tag).",
     ),
     resource_policy(
-        "ccm-image-published", "The CCM image is a promoted release tag of registry.k8s.io/provider-aws.",
-        validate_image_published, severity=Severity.HIGH,
+        "ccm-image-published",
+        "The CCM image is a promoted release tag of registry.k8s.io/provider-aws.",
+        validate_image_published,
+        severity=Severity.HIGH,
         remediation=f"Use {CCM_IMAGE_REPOSITORY}:<tag of the cluster's minor> with a tag that was promoted.",
     ),
     resource_policy(
-        "cloud-config-format", "The CCM cloud config has known keys and NodeIPFamilies one ipv4/ipv6 per line.",
-        validate_cloud_config_format, severity=Severity.CRITICAL,
+        "cloud-config-format",
+        "The CCM cloud config has known keys and NodeIPFamilies one ipv4/ipv6 per line.",
+        validate_cloud_config_format,
+        severity=Severity.CRITICAL,
         remediation="Render the cloud config with components/render/cloud_config.py (one NodeIPFamilies per line).",
     ),
     stack_policy(
-        "cloud-config-keys-match-ccm-release", "The cloud config holds only keys its CCM release knows.",
-        validate_cloud_config_release, severity=Severity.CRITICAL,
+        "cloud-config-keys-match-ccm-release",
+        "The cloud config holds only keys its CCM release knows.",
+        validate_cloud_config_release,
+        severity=Severity.CRITICAL,
         remediation="Drop keys the release does not know (NodeIPFamilies needs CCM 1.22+, Region 1.28+).",
     ),
     resource_policy(
-        "ccm-args", "The CCM runs with --cloud-provider=aws and a --cloud-config; every file it reads is mounted.",
-        validate_ccm_args, severity=Severity.HIGH, remediation="Use components/render/ccm_manifests.py ccm_args().",
+        "ccm-args",
+        "The CCM runs with --cloud-provider=aws and a --cloud-config; every file it reads is mounted.",
+        validate_ccm_args,
+        severity=Severity.HIGH,
+        remediation="Use components/render/ccm_manifests.py ccm_args().",
     ),
     resource_policy(
-        "ccm-tolerations", "The CCM tolerates the uninitialized taint and the taint of the nodes it selects.",
-        validate_ccm_tolerations, severity=Severity.HIGH,
+        "ccm-tolerations",
+        "The CCM tolerates the uninitialized taint and the taint of the nodes it selects.",
+        validate_ccm_tolerations,
+        severity=Severity.HIGH,
         remediation="Tolerate node.cloudprovider.kubernetes.io/uninitialized and the control-plane taint "
         "(components/render/ccm_manifests.py).",
     ),
     stack_policy(
-        "ccm-host-network-with-imds-hop-limit-1", "A CCM off the host network needs an IMDS hop limit above 1.",
-        validate_host_network_for_imds, severity=Severity.HIGH,
+        "ccm-host-network-with-imds-hop-limit-1",
+        "A CCM off the host network needs an IMDS hop limit above 1.",
+        validate_host_network_for_imds,
+        severity=Severity.HIGH,
         remediation="Run the CCM with hostNetwork: true (or raise http_put_response_hop_limit to 2).",
     ),
 ]

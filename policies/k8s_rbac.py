@@ -22,20 +22,31 @@ def required_requests(namespace: str) -> list[tuple[Request, str]]:
     """What the CCM's own service account must be allowed, and why (upstream ClusterRole, field report)."""
     return [
         *((Request(verb, "serviceaccounts", namespace=namespace), _FORBIDDEN_SA) for verb in ("get", "create")),
-        (Request("create", "serviceaccounts/token", namespace=namespace),
-         "tokens for the per-controller accounts of --use-service-account-credentials"),
+        (
+            Request("create", "serviceaccounts/token", namespace=namespace),
+            "tokens for the per-controller accounts of --use-service-account-credentials",
+        ),
         *((Request(verb, "nodes"), _FORBIDDEN_NODES) for verb in ("get", "list", "watch", "update", "patch")),
         (Request("patch", "nodes/status"), "the node controller writes the addresses of every node"),
-        *((Request(verb, "services"), "the service controller manages load balancers")
-          for verb in ("list", "watch", "patch", "update")),
+        *(
+            (Request(verb, "services"), "the service controller manages load balancers")
+            for verb in ("list", "watch", "patch", "update")
+        ),
         *((Request(verb, "services/status"), "load balancer status") for verb in ("patch", "update")),
         *((Request(verb, "events", namespace="default"), "event recording") for verb in ("create", "patch", "update")),
         *((Request(verb, "secrets", namespace=namespace), _FORBIDDEN_SECRETS) for verb in ("get", "list", "watch")),
-        *((Request(verb, "leases", group="coordination.k8s.io", namespace=namespace), "leader election")
-          for verb in ("get", "create", "update")),
-        *((Request(verb, "configmaps", namespace="kube-system", name=AUTH_CONFIG_MAP),
-           "the field report's `missing content for CA bundle` (RoleBinding to "
-           "extension-apiserver-authentication-reader)") for verb in ("get", "list", "watch")),
+        *(
+            (Request(verb, "leases", group="coordination.k8s.io", namespace=namespace), "leader election")
+            for verb in ("get", "create", "update")
+        ),
+        *(
+            (
+                Request(verb, "configmaps", namespace="kube-system", name=AUTH_CONFIG_MAP),
+                "the field report's `missing content for CA bundle` (RoleBinding to "
+                "extension-apiserver-authentication-reader)",
+            )
+            for verb in ("get", "list", "watch")
+        ),
         (Request("create", "tokenreviews", group="authentication.k8s.io"), "authentication of the secure port"),
         (Request("create", "subjectaccessreviews", group="authorization.k8s.io"), "authorization of the secure port"),
     ]
@@ -61,11 +72,17 @@ def validate_ccm_permissions(args: StackValidationArgs, report: ReportViolation)
     objects = [resource.props for resource in resources]
     for ccm in stack_ccm_containers(args):
         account = ServiceAccount(ccm.namespace, ccm.service_account)
-        missing = [(request, why) for request, why in required_requests(ccm.namespace)
-                   if not allowed(objects, account, request)]
+        missing = [
+            (request, why)
+            for request, why in required_requests(ccm.namespace)
+            if not allowed(objects, account, request)
+        ]
         for request, why in missing:
-            report(f"CCM service account {account.namespace}/{account.name} may not {_describe(request)} ({why}): "
-                   "grant it through the CCM's ClusterRole/Role bindings (components/render/rbac.py).", ccm.urn)
+            report(
+                f"CCM service account {account.namespace}/{account.name} may not {_describe(request)} ({why}): "
+                "grant it through the CCM's ClusterRole/Role bindings (components/render/rbac.py).",
+                ccm.urn,
+            )
 
 
 def validate_no_wildcard(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -73,11 +90,17 @@ def validate_no_wildcard(args: ResourceValidationArgs, report: ReportViolation) 
         return
     manifest = plain(args.props)
     for role, rule in wildcard_rules([manifest]):
-        report(f"{manifest.get('kind')} '{role or args.name}' grants every verb on every resource ({rule}): list "
-               "the verbs and resources the workload needs.", None)
+        report(
+            f"{manifest.get('kind')} '{role or args.name}' grants every verb on every resource ({rule}): list "
+            "the verbs and resources the workload needs.",
+            None,
+        )
     if dig(manifest, "roleRef", "kind") == "ClusterRole" and dig(manifest, "roleRef", "name") == "cluster-admin":
-        report(f"{manifest.get('kind')} '{args.name}' binds cluster-admin (every verb on every resource): bind a "
-               "role with only the permissions needed.", None)
+        report(
+            f"{manifest.get('kind')} '{args.name}' binds cluster-admin (every verb on every resource): bind a "
+            "role with only the permissions needed.",
+            None,
+        )
 
 
 def validate_secrets_only_in_kube_system(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -88,31 +111,43 @@ def validate_secrets_only_in_kube_system(args: StackValidationArgs, report: Repo
     for grant in grants([resource.props for resource in resources]):
         if grant.namespace == SECRETS_NAMESPACE:
             continue
-        verbs = [verb for verb in ("get", "list", "watch")
-                 if any(rule_allows(rule, Request(verb, "secrets", namespace=grant.namespace)) for rule in grant.rules)]
+        verbs = [
+            verb
+            for verb in ("get", "list", "watch")
+            if any(rule_allows(rule, Request(verb, "secrets", namespace=grant.namespace)) for rule in grant.rules)
+        ]
         if verbs:
             name = dig(grant.binding, "metadata", "name")
             scope = f"namespace {grant.namespace}" if grant.namespace else "every namespace"
             subjects = ", ".join(f"{s.get('kind')} {s.get('name')}" for s in grant.subjects) or "nobody"
-            report(f"{grant.binding.get('kind')} '{name}' lets {subjects} {'/'.join(verbs)} secrets in {scope}: "
-                   f"grant secrets only through a Role and RoleBinding in {SECRETS_NAMESPACE}.",
-                   urns.get(id(grant.binding)))
+            report(
+                f"{grant.binding.get('kind')} '{name}' lets {subjects} {'/'.join(verbs)} secrets in {scope}: "
+                f"grant secrets only through a Role and RoleBinding in {SECRETS_NAMESPACE}.",
+                urns.get(id(grant.binding)),
+            )
 
 
 POLICIES: Final = [
     stack_policy(
-        "ccm-rbac-sufficient", "The CCM's service account may do everything the CCM does (the field report's "
-        "forbidden errors).", validate_ccm_permissions, severity=Severity.HIGH,
+        "ccm-rbac-sufficient",
+        "The CCM's service account may do everything the CCM does (the field report's forbidden errors).",
+        validate_ccm_permissions,
+        severity=Severity.HIGH,
         remediation="Bind system:cloud-controller-manager, the secrets Role and extension-apiserver-authentication-"
         "reader to the CCM's service account (components/render/rbac.py).",
     ),
     resource_policy(
-        "rbac-no-wildcard", "No role grants * on * and no binding uses cluster-admin.", validate_no_wildcard,
-        severity=Severity.CRITICAL, remediation="Name the verbs and resources a role needs.",
+        "rbac-no-wildcard",
+        "No role grants * on * and no binding uses cluster-admin.",
+        validate_no_wildcard,
+        severity=Severity.CRITICAL,
+        remediation="Name the verbs and resources a role needs.",
     ),
     stack_policy(
-        "secrets-readable-only-in-kube-system", "Secrets are readable only through bindings in kube-system.",
-        validate_secrets_only_in_kube_system, severity=Severity.HIGH,
+        "secrets-readable-only-in-kube-system",
+        "Secrets are readable only through bindings in kube-system.",
+        validate_secrets_only_in_kube_system,
+        severity=Severity.HIGH,
         remediation="Grant secrets get/list/watch with a Role + RoleBinding in kube-system, never cluster-wide.",
     ),
 ]

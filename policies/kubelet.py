@@ -33,9 +33,12 @@ def validate_cloud_provider_external(args: ResourceValidationArgs, report: Repor
     values = found[1].get("cloud-provider")
     if not values or any(value != "external" for value in values):
         shown = ", ".join(f"--cloud-provider={v}" for v in values) or "no --cloud-provider"
-        report(f"'{args.name}' starts the kubelet with {shown}: with the external AWS CCM it must be "
-               "--cloud-provider=external (kubeadm nodeRegistration.kubeletExtraArgs), or the CCM never "
-               "initialises the node.", None)
+        report(
+            f"'{args.name}' starts the kubelet with {shown}: with the external AWS CCM it must be "
+            "--cloud-provider=external (kubeadm nodeRegistration.kubeletExtraArgs), or the CCM never "
+            "initialises the node.",
+            None,
+        )
 
 
 def _family(address: str) -> int | None:
@@ -81,13 +84,17 @@ def validate_node_ip(args: ResourceValidationArgs, report: ReportViolation) -> N
 
 POLICIES: Final = [
     resource_policy(
-        "kubelet-cloud-provider-external", "Kubelets in user data run with --cloud-provider=external.",
-        validate_cloud_provider_external, severity=Severity.CRITICAL,
+        "kubelet-cloud-provider-external",
+        "Kubelets in user data run with --cloud-provider=external.",
+        validate_cloud_provider_external,
+        severity=Severity.CRITICAL,
         remediation="Set kubeletExtraArgs cloud-provider: external in the kubeadm Init/JoinConfiguration.",
     ),
     resource_policy(
-        "kubelet-node-ip-supported", "The kubelet's --node-ip has a form its version accepts (two addresses only "
-        f"from {DUAL_STACK_NODE_IP_FROM}).", validate_node_ip, severity=Severity.CRITICAL,
+        "kubelet-node-ip-supported",
+        f"The kubelet's --node-ip has a form its version accepts (two addresses only from {DUAL_STACK_NODE_IP_FROM}).",
+        validate_node_ip,
+        severity=Severity.CRITICAL,
         remediation="Use the release row's node-ip mode (components/versions.py NodeIpMode).",
     ),
 ]

@@ -17,10 +17,14 @@ EXTENSION_APISERVER_AUTHENTICATION_READER: Manifest = {
     "apiVersion": "rbac.authorization.k8s.io/v1",
     "kind": "Role",
     "metadata": {"name": "extension-apiserver-authentication-reader", "namespace": "kube-system"},
-    "rules": [{
-        "apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"],
-        "resourceNames": ["extension-apiserver-authentication"],
-    }],
+    "rules": [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "verbs": ["get", "list", "watch"],
+            "resourceNames": ["extension-apiserver-authentication"],
+        }
+    ],
 }
 # Built in too; a binding to it grants every verb on every resource.
 CLUSTER_ADMIN: Manifest = {
@@ -65,8 +69,8 @@ def _matches(values: Iterable[str] | None, wanted: str) -> bool:
 def rule_allows(rule: Mapping[str, Any], request: Request) -> bool:
     resource, _, subresource = request.resource.partition("/")
     resources = list(rule.get("resources") or [])
-    resource_ok = "*" in resources or request.resource in resources or (
-        bool(subresource) and f"{resource}/*" in resources
+    resource_ok = (
+        "*" in resources or request.resource in resources or (bool(subresource) and f"{resource}/*" in resources)
     )
     names = list(rule.get("resourceNames") or [])
     return (
@@ -81,7 +85,8 @@ def _binds(binding: Manifest, account: ServiceAccount) -> bool:
     for subject in binding.get("subjects") or []:
         kind = subject.get("kind")
         if kind == "ServiceAccount" and (subject.get("namespace"), subject.get("name")) == (
-            account.namespace, account.name
+            account.namespace,
+            account.name,
         ):
             return True
         if kind == "User" and subject.get("name") == account.username:
@@ -94,8 +99,10 @@ def _binds(binding: Manifest, account: ServiceAccount) -> bool:
 def _role_rules(objects: list[Manifest], kind: str, name: str, namespace: str | None) -> list[Mapping[str, Any]]:
     for obj in objects:
         metadata = obj.get("metadata") or {}
-        if obj.get("kind") == kind and metadata.get("name") == name and (
-            kind == "ClusterRole" or metadata.get("namespace") == namespace
+        if (
+            obj.get("kind") == kind
+            and metadata.get("name") == name
+            and (kind == "ClusterRole" or metadata.get("namespace") == namespace)
         ):
             return list(obj.get("rules") or [])
     return []
@@ -127,8 +134,9 @@ def grants(objects: Iterable[Manifest]) -> list[Grant]:
             continue
         namespace = (binding.get("metadata") or {}).get("namespace") if kind == "RoleBinding" else None
         ref = binding.get("roleRef") or {}
-        found.append(Grant(binding, namespace, _role_rules(everything, ref.get("kind", ""), ref.get("name", ""),
-                                                           namespace)))
+        found.append(
+            Grant(binding, namespace, _role_rules(everything, ref.get("kind", ""), ref.get("name", ""), namespace))
+        )
     return found
 
 

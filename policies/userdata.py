@@ -32,8 +32,9 @@ _NODE_VERSION: Final = re.compile(
 _KUBELET_FLAG: Final = re.compile(r"--(cloud-provider|node-ip)(?:=|\s+)[\"']?([^\s\"']*)")
 _KUBEADM_NODE_KINDS: Final = ("InitConfiguration", "JoinConfiguration")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
-_APT: Final = re.compile(r"^(?:package_update|package_upgrade|packages|apt):|\bapt(?:-get)? (?:install|update)\b",
-                         re.MULTILINE)
+_APT: Final = re.compile(
+    r"^(?:package_update|package_upgrade|packages|apt):|\bapt(?:-get)? (?:install|update)\b", re.MULTILINE
+)
 
 
 def _bytes_to_text(data: bytes) -> str:

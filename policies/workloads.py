@@ -128,7 +128,7 @@ def _mounted_source(ccm: CcmContainer, path: str) -> tuple[str, str] | None:
         name = text(dig(config_map, "name"))
         if name is None:
             return None
-        relative = sub_path or path[len(mount_path) + 1:]
+        relative = sub_path or path[len(mount_path) + 1 :]
         keys = [text(dig(item, "key")) for item in as_list(dig(config_map, "items")) if dig(item, "path") == relative]
         return name, keys[0] if keys and keys[0] else relative
     return None

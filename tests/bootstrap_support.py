@@ -106,8 +106,9 @@ def as_map(release: Release, args: Any) -> dict[str, str]:
 ROLES = ["control-plane", "worker"]
 
 
-def user_data(role: str, release: Release, families: tuple[IpFamily, IpFamily] = V4_FIRST,
-              arch: Architecture = Architecture.AMD64) -> str:
+def user_data(
+    role: str, release: Release, families: tuple[IpFamily, IpFamily] = V4_FIRST, arch: Architecture = Architecture.AMD64
+) -> str:
     cluster = make_cluster(release, families, arch)
     if role == "control-plane":
         return render_control_plane_user_data(cluster, SANS)

@@ -111,8 +111,9 @@ def test_replays_private_subnets_with_egress_only_and_nat_gateways(private_subne
     ids = result.ids.values()
     assert any(i.startswith("eigw-") for i in ids) and any(i.startswith("nat-") for i in ids)
     private = [name for name in result.subnet_ipv6_cidrs if "-private-" in name]
-    assert private and all(ipaddress.IPv6Network(result.subnet_ipv6_cidrs[n]).network_address.packed[7] >= 128
-                           for n in private)
+    assert private and all(
+        ipaddress.IPv6Network(result.subnet_ipv6_cidrs[n]).network_address.packed[7] >= 128 for n in private
+    )
 
 
 def test_a_failing_call_is_reported_and_its_dependents_are_not_attempted(

@@ -29,8 +29,13 @@ def dag(seconds: dict[str, float], *edges: tuple[str, str, EdgeKind]) -> Dag:
 
 
 def test_critical_path_takes_the_longest_chain_not_the_most_nodes() -> None:
-    toy = dag({"a": 1, "b": 1, "c": 1, "slow": 10, "end": 2},
-              ("b", "a", D), ("c", "b", D), ("end", "c", D), ("end", "slow", X))
+    toy = dag(
+        {"a": 1, "b": 1, "c": 1, "slow": 10, "end": 2},
+        ("b", "a", D),
+        ("c", "b", D),
+        ("end", "c", D),
+        ("end", "slow", X),
+    )
     plan = schedule(toy)
     assert plan.length == 12
     assert plan.path == ("slow", "end")
@@ -59,14 +64,37 @@ def test_redundant_edges_are_the_ones_another_path_implies() -> None:
 # -- graph adapter -----------------------------------------------------------------------------
 
 
-def record(name: str, type_: str, *, custom: bool = True, parent: str | None = STACK,
-           deps: tuple[str, ...] = (), props: dict[str, tuple[str, ...]] | None = None,
-           provider: str | None = None, inputs: dict[str, Any] | None = None) -> ResourceRecord:
+def record(
+    name: str,
+    type_: str,
+    *,
+    custom: bool = True,
+    parent: str | None = STACK,
+    deps: tuple[str, ...] = (),
+    props: dict[str, tuple[str, ...]] | None = None,
+    provider: str | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> ResourceRecord:
     return ResourceRecord(
-        urn=f"urn:pulumi:s::p::{type_}::{name}", type=type_, name=name, custom=custom, parent=parent,
-        dependencies=deps, property_dependencies=props or {}, provider=provider, ignore_changes=(),
-        replace_on_changes=(), protect=False, delete_before_replace=False, additional_secret_outputs=(),
-        retain_on_delete=False, deleted_with=None, remote=False, inputs=inputs or {}, id=None, state={},
+        urn=f"urn:pulumi:s::p::{type_}::{name}",
+        type=type_,
+        name=name,
+        custom=custom,
+        parent=parent,
+        dependencies=deps,
+        property_dependencies=props or {},
+        provider=provider,
+        ignore_changes=(),
+        replace_on_changes=(),
+        protect=False,
+        delete_before_replace=False,
+        additional_secret_outputs=(),
+        retain_on_delete=False,
+        deleted_with=None,
+        remote=False,
+        inputs=inputs or {},
+        id=None,
+        state={},
     )
 
 
@@ -78,8 +106,9 @@ def graph_of(*records: ResourceRecord) -> Graph:
 def test_dag_from_graph_expands_components_adds_providers_and_ignores_parents() -> None:
     comp = record("comp", "my:x:Comp", custom=False)
     inner = record("inner", "aws:ec2/vpc:Vpc", parent=comp.urn)
-    provider = record("k8s", "pulumi:providers:kubernetes", parent=comp.urn, props={"kubeconfig": (inner.urn,)},
-                      deps=(inner.urn,))
+    provider = record(
+        "k8s", "pulumi:providers:kubernetes", parent=comp.urn, props={"kubeconfig": (inner.urn,)}, deps=(inner.urn,)
+    )
     obj = record("obj", "kubernetes:core/v1:Secret", deps=(comp.urn,), provider=f"{provider.urn}::id")
     unknown = record("odd", "odd:thing:Thing")
     built, missing = dag_from_graph(graph_of(comp, inner, provider, obj, unknown), data.type_seconds)
@@ -118,8 +147,10 @@ def test_analysis_prices_a_not_required_chain_on_the_critical_path() -> None:
     graph = graph_of(comp, first, second, last)
     built, _ = dag_from_graph(graph, {"kubernetes:apps/v1:DaemonSet": 40.0}.get)  # objects: 0 s...
     built = Dag({**built.seconds, first.urn: 1.0, second.urn: 1.0}, built.edges, built.types)  # ...then 1 s
-    rules = (SerialRule("my:x:Comp", "my:x:Comp", "*:DaemonSet", "*", True, "needs them"),
-             SerialRule("*", "*", "*", "*", False, "chain"))
+    rules = (
+        SerialRule("my:x:Comp", "my:x:Comp", "*:DaemonSet", "*", True, "needs them"),
+        SerialRule("*", "*", "*", "*", False, "chain"),
+    )
     report = analyse(built, graph, rules)
     assert report.full == 42 and report.data_only == 40 and report.required_only == 41
     assert report.avoidable == 1
@@ -144,8 +175,7 @@ def cluster(worker_subnet_public: bool, nat: bool = False) -> Graph:
     cp_eip = record("cp-eip", costs.EIP, parent=cp.urn)
     assoc = record("cp-assoc", costs.EIP_ASSOCIATION, parent=cp.urn, props={"instanceId": (cp_node.urn,)})
     worker_subnet = public if worker_subnet_public else private
-    workers = [record(f"w{i}", costs.INSTANCE, inputs=node, props={"subnetId": (worker_subnet.urn,)})
-               for i in range(2)]
+    workers = [record(f"w{i}", costs.INSTANCE, inputs=node, props={"subnetId": (worker_subnet.urn,)}) for i in range(2)]
     extra = [record("nat-eip", costs.EIP), record("nat", costs.NAT_GATEWAY)] if nat else []
     return graph_of(public, private, cp, cp_node, cp_eip, assoc, *workers, *extra)
 
@@ -221,8 +251,10 @@ def test_samples_are_interleaved_round_robin() -> None:
 
 
 def test_a_child_process_is_measured_alone() -> None:
-    sample = run_once(python_config("alloc", "import json; b = bytearray(64 << 20); print(json.dumps({'ok': 1}))"),
-                      python=sys.executable)
+    sample = run_once(
+        python_config("alloc", "import json; b = bytearray(64 << 20); print(json.dumps({'ok': 1}))"),
+        python=sys.executable,
+    )
     assert sample.payload == {"ok": 1}
     assert sample.peak_rss_mib >= 64
     # Not inflated by this (large, Pulumi-importing) test process: a forked child would inherit its peak.
@@ -235,20 +267,37 @@ def test_a_child_process_is_measured_alone() -> None:
 # -- report ------------------------------------------------------------------------------------
 
 
-def measured(label: str, seconds: float, *, resources: int = 0, workers: int | None = None,
-             mode: str = "") -> Measured:
+def measured(label: str, seconds: float, *, resources: int = 0, workers: int | None = None, mode: str = "") -> Measured:
     summary = summarize([seconds * 0.9, seconds, seconds * 1.2])
-    return Measured(label, summary, summary, summarize([100.0 + (workers or 0) * 0.25]), resources,
-                    summarize([1.0]) if mode == "up" else None, workers, mode)
+    return Measured(
+        label,
+        summary,
+        summary,
+        summarize([100.0 + (workers or 0) * 0.25]),
+        resources,
+        summarize([1.0]) if mode == "up" else None,
+        workers,
+        mode,
+    )
 
 
 def test_report_renders_every_section_from_the_real_dev_graph(render_graph: RenderGraph) -> None:
     model = model_stack("dev", run=render_graph)
     floors = [measured("python -c pass", 0.02), measured("import floor", 0.4), measured("SDK modules floor", 2.0)]
-    points = [measured(f"dev {mode} {n}", 2 + 0.008 * n, resources=124 + n, workers=n, mode=mode)
-              for mode in ("preview", "up") for n in (1, 10, 100, 500)]
-    results = Results({"CPUs": "2"}, floors, [measured("dev preview", 2.3, resources=126, mode="preview")],
-                      points, growth_fits(points), [model], runs=3)
+    points = [
+        measured(f"dev {mode} {n}", 2 + 0.008 * n, resources=124 + n, workers=n, mode=mode)
+        for mode in ("preview", "up")
+        for n in (1, 10, 100, 500)
+    ]
+    results = Results(
+        {"CPUs": "2"},
+        floors,
+        [measured("dev preview", 2.3, resources=126, mode="preview")],
+        points,
+        growth_fits(points),
+        [model],
+        runs=3,
+    )
     report = render(results)
     for heading in ("## 1. Program", "## 2. Growth", "## 3. Critical path", "## 4. Monthly cost"):
         assert heading in report

@@ -65,7 +65,7 @@ else:
         out.write(payload(url))
 '''
 
-STUB_KUBEADM = r'''#!/bin/bash
+STUB_KUBEADM = r"""#!/bin/bash
 echo "kubeadm $*" >>"${STUB_LOG}"
 case "$1" in
   init)
@@ -78,22 +78,23 @@ case "$1" in
     echo "${tries}" >"${STUB_ROOT}/join-tries"
     [[ "${tries}" -ge "${STUB_JOIN_SUCCEEDS_AT}" ]] ;;
 esac
-'''
+"""
 
-STUB_FETCHER = r'''import json, os, sys
+STUB_FETCHER = r"""import json, os, sys
 with open(sys.argv[2]) as handle:
     for entry in json.load(handle):
         value = "abcdef.0123456789abcdef" if entry["parameter"].endswith("/bootstrap/token") else "PEM " + entry["path"]
         os.makedirs(os.path.dirname(entry["path"]), exist_ok=True)
         with open(entry["path"], "w") as out:
             out.write(value + "\n")
-'''
+"""
 
 SANDBOXED_PREFIXES = ("/etc/", "/var/log/", "/usr/local/", "/root/", "/sys/fs/cgroup/")
 
 
 def run_boot_script(root: Path, text: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Lays the user data's files out below `root` and runs its boot script with stub commands."""
+
     def sandboxed(content: str) -> str:
         for prefix in SANDBOXED_PREFIXES:
             content = content.replace(prefix, f"{root}{prefix}")
@@ -114,8 +115,13 @@ def run_boot_script(root: Path, text: str, **env: str) -> subprocess.CompletedPr
     for directory in ["etc", "var/log", "usr/local/bin", "root", "sys/fs/cgroup"]:  # present on any Ubuntu
         (root / directory).mkdir(parents=True, exist_ok=True)
     (root / "sys/fs/cgroup/cgroup.controllers").write_text("cpu memory\n")
-    environment = {"PATH": f"{stubs}:/usr/bin:/bin", "STUB_LOG": str(root / "calls.log"), "STUB_ROOT": str(root),
-                   "STUB_JOIN_SUCCEEDS_AT": "1", **env}
+    environment = {
+        "PATH": f"{stubs}:/usr/bin:/bin",
+        "STUB_LOG": str(root / "calls.log"),
+        "STUB_ROOT": str(root),
+        "STUB_JOIN_SUCCEEDS_AT": "1",
+        **env,
+    }
     boot = Path(sandboxed(scripts.BOOT_SCRIPT))
     return subprocess.run(["bash", str(boot)], check=False, env=environment, capture_output=True, text=True, timeout=60)
 
@@ -138,15 +144,18 @@ def test_worker_boot_installs_verified_binaries_and_retries_join_until_it_succee
     assert (tmp_path / "usr/local/bin/crictl").read_bytes() == b"crictl binary"
     assert "SystemdCgroup = true" in (tmp_path / "etc/containerd/config.toml").read_text()
     calls = (tmp_path / "calls.log").read_text()
-    reset = "kubeadm reset -f --cri-socket " + ("/run/containerd/containerd.sock" if minor == "1.21"
-                                               else "unix:///run/containerd/containerd.sock")
+    reset = "kubeadm reset -f --cri-socket " + (
+        "/run/containerd/containerd.sock" if minor == "1.21" else "unix:///run/containerd/containerd.sock"
+    )
     assert calls.count(reset) == 2 and calls.count("kubeadm join --config") == 3
     config = documents((tmp_path / "captured-kubeadm.yaml").read_text())["JoinConfiguration"]
     assert config["nodeRegistration"]["name"] == "ip-10-0-1-5.ec2.internal"
     assert config["discovery"]["bootstrapToken"]["token"] == "abcdef.0123456789abcdef"
     if minor == "1.35":  # dual --node-ip; the IPv6 came from the per-MAC fallback, first address only
-        assert config["nodeRegistration"]["kubeletExtraArgs"][1] == {"name": "node-ip",
-                                                                     "value": "10.0.1.5,2600:1f18:10:20::5"}
+        assert config["nodeRegistration"]["kubeletExtraArgs"][1] == {
+            "name": "node-ip",
+            "value": "10.0.1.5,2600:1f18:10:20::5",
+        }
     assert not (tmp_path / "etc/k8s-bootstrap/bootstrap-token").exists()
     assert not (tmp_path / "etc/k8s-bootstrap/kubeadm.yaml").exists()
     log = tmp_path / "var/log/k8s-bootstrap.log"
@@ -190,9 +199,13 @@ def test_fetch_script_writes_each_parameter_with_its_mode_and_retries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The real fetcher against a fake IMDS and a fake boto3 (SSM answers after two refusals)."""
-    imds = {"/latest/api/token": b"t", "/latest/meta-data/iam/security-credentials/": b"node-role\n",
-            "/latest/meta-data/iam/security-credentials/node-role":
-                b'{"AccessKeyId": "AK", "SecretAccessKey": "SK", "Token": "ST"}'}
+    imds = {
+        "/latest/api/token": b"t",
+        "/latest/meta-data/iam/security-credentials/": b"node-role\n",
+        "/latest/meta-data/iam/security-credentials/node-role": (
+            b'{"AccessKeyId": "AK", "SecretAccessKey": "SK", "Token": "ST"}'
+        ),
+    }
 
     class Response:
         def __init__(self, request: Any) -> None:
@@ -230,10 +243,14 @@ def test_fetch_script_writes_each_parameter_with_its_mode_and_retries(
     monkeypatch.setattr("urllib.request.urlopen", lambda request, timeout: Response(request))
     monkeypatch.setattr("time.sleep", lambda seconds: None)
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps([
-        {"parameter": "/p/ca.key", "path": str(tmp_path / "pki/etcd/ca.key"), "mode": "0600"},
-        {"parameter": "/p/token", "path": str(tmp_path / "token"), "mode": "0640"},
-    ]))
+    manifest.write_text(
+        json.dumps(
+            [
+                {"parameter": "/p/ca.key", "path": str(tmp_path / "pki/etcd/ca.key"), "mode": "0600"},
+                {"parameter": "/p/token", "path": str(tmp_path / "token"), "mode": "0640"},
+            ]
+        )
+    )
     namespace: dict[str, Any] = {"__name__": "fetcher"}
     exec(compile(scripts.FETCH_SSM_PARAMETERS, "fetch-ssm-parameters.py", "exec"), namespace)
     namespace["main"]("eu-west-1", str(manifest))
@@ -242,8 +259,13 @@ def test_fetch_script_writes_each_parameter_with_its_mode_and_retries(
     assert (tmp_path / "token").read_text() == "abcdef.0123456789abcdef\n"
     assert (tmp_path / "token").stat().st_mode & 0o777 == 0o640
     assert refusals["count"] == 2 and len(clients) == 4
-    assert clients[0] == {"service": "ssm", "region_name": "eu-west-1", "aws_access_key_id": "AK",
-                          "aws_secret_access_key": "SK", "aws_session_token": "ST"}
+    assert clients[0] == {
+        "service": "ssm",
+        "region_name": "eu-west-1",
+        "aws_access_key_id": "AK",
+        "aws_secret_access_key": "SK",
+        "aws_session_token": "ST",
+    }
     output = capsys.readouterr()
     assert "try 2/90: RuntimeError: ParameterNotFound" in output.err
     assert "key" not in output.out.replace("ca.key", "") and "abcdef" not in output.out + output.err

@@ -16,8 +16,9 @@ V6_FIRST = (IpFamily.IPV6, IpFamily.IPV4)
 
 
 def render(release: Release, families: tuple[IpFamily, IpFamily] = V4_FIRST, **kwargs: Any) -> str:
-    return render_cloud_config(release, cluster_name="dev", zone="us-east-1a", region="us-east-1",
-                               ip_families=families, **kwargs)
+    return render_cloud_config(
+        release, cluster_name="dev", zone="us-east-1a", region="us-east-1", ip_families=families, **kwargs
+    )
 
 
 def global_lines(text: str) -> list[tuple[str, str]]:
@@ -48,10 +49,13 @@ def test_1_21_has_no_node_ip_families_and_1_22_has_one_line_per_family() -> None
 
 
 def test_service_overrides_are_sections_gcfg_style() -> None:
-    text = render(release_for("1.35"), service_overrides=[
-        ServiceOverride("ec2", "us-east-1", "http://127.0.0.1:5000", "us-east-1"),
-        ServiceOverride("sts", "us-east-1", "http://127.0.0.1:5000", "us-east-1", signing_name="sts"),
-    ])
+    text = render(
+        release_for("1.35"),
+        service_overrides=[
+            ServiceOverride("ec2", "us-east-1", "http://127.0.0.1:5000", "us-east-1"),
+            ServiceOverride("sts", "us-east-1", "http://127.0.0.1:5000", "us-east-1", signing_name="sts"),
+        ],
+    )
     parser = configparser.ConfigParser(strict=False)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read_string(text)

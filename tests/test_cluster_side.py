@@ -87,9 +87,15 @@ def test_daemonset_args_mounts_and_placement(render_graph: RenderGraph, stack: s
     args = container["args"]
     mounted = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    for flag in ("--cloud-provider=aws", "--use-service-account-credentials=true", "--configure-cloud-routes=false",
-                 "--allocate-node-cidrs=false", "--requestheader-allowed-names=front-proxy-client",
-                 "--leader-elect=true", "--v=2"):
+    for flag in (
+        "--cloud-provider=aws",
+        "--use-service-account-credentials=true",
+        "--configure-cloud-routes=false",
+        "--allocate-node-cidrs=false",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--leader-elect=true",
+        "--v=2",
+    ):
         assert flag in args
     files = {arg.split("=", 1)[0]: arg.split("=", 1)[1] for arg in args if "-file=" in arg or "cloud-config=" in arg}
     assert volumes["cloud-config"]["configMap"]["name"] == "aws-cloud-config"
@@ -114,8 +120,9 @@ def test_secrets_hold_the_ca_certificates_and_never_keys(render_graph: RenderGra
     name = config(stack, "clusterName")
     expected = {
         "aws-ccm-client-ca": graph.one("tls:index/selfSignedCert:SelfSignedCert", f"{name}-ca").state["certPem"],
-        "aws-ccm-requestheader-ca": graph.one("tls:index/selfSignedCert:SelfSignedCert",
-                                              f"{name}-front-proxy-ca").state["certPem"],
+        "aws-ccm-requestheader-ca": graph.one(
+            "tls:index/selfSignedCert:SelfSignedCert", f"{name}-front-proxy-ca"
+        ).state["certPem"],
     }
     records = graph.by_type("kubernetes:core/v1:Secret")
     secrets = {r.inputs["metadata"]["name"]: unwrap_secrets(r.inputs) for r in records}
@@ -152,8 +159,9 @@ def test_changing_the_cloud_config_rolls_the_pods(render_graph: RenderGraph) -> 
     ],
     ids=lambda r: f"{r.verb}-{r.resource}",
 )
-def test_ccm_may_do_what_the_field_report_was_forbidden(render_graph: RenderGraph, stack: str,
-                                                      request_: Request) -> None:
+def test_ccm_may_do_what_the_field_report_was_forbidden(
+    render_graph: RenderGraph, stack: str, request_: Request
+) -> None:
     assert allowed(manifests(render_graph(stack)), CCM, request_)
 
 
@@ -169,8 +177,7 @@ def test_ccm_may_do_what_the_field_report_was_forbidden(render_graph: RenderGrap
     ],
     ids=lambda r: f"{r.verb}-{r.resource}-{r.namespace}",
 )
-def test_ccm_may_not_read_secrets_outside_kube_system(render_graph: RenderGraph, stack: str,
-                                                      request_: Request) -> None:
+def test_ccm_may_not_read_secrets_outside_kube_system(render_graph: RenderGraph, stack: str, request_: Request) -> None:
     assert not allowed(manifests(render_graph(stack)), CCM, request_)
 
 
@@ -208,8 +215,9 @@ def test_gate_polls_the_public_endpoint_with_the_cluster_ca(render_graph: Render
     (gate,) = graph.by_type(GATE)
     name = config(stack, "clusterName")
     assert gate.inputs["endpoint"] == graph.exports["controlPlaneEndpoint"]
-    assert gate.inputs["caCertPem"] == graph.one("tls:index/selfSignedCert:SelfSignedCert", f"{name}-ca").state[
-        "certPem"]
+    assert (
+        gate.inputs["caCertPem"] == graph.one("tls:index/selfSignedCert:SelfSignedCert", f"{name}-ca").state["certPem"]
+    )
     assert 0 < gate.inputs["timeoutSeconds"] <= 3600
 
 
@@ -223,9 +231,14 @@ def test_cilium_is_dual_stack_with_kubernetes_ipam(render_graph: RenderGraph, st
     assert values["k8sServiceHost"] == "10.0.0.10"
 
 
-@pytest.mark.parametrize(("chart", "tunnel_key", "kpr"), [
-    ("1.13.16", "tunnel", "disabled"), ("1.15.18", "routingMode", "false"), ("1.18.14", "routingMode", False),
-])
+@pytest.mark.parametrize(
+    ("chart", "tunnel_key", "kpr"),
+    [
+        ("1.13.16", "tunnel", "disabled"),
+        ("1.15.18", "routingMode", "false"),
+        ("1.18.14", "routingMode", False),
+    ],
+)
 def test_cilium_values_follow_the_chart_schema(chart: str, tunnel_key: str, kpr: object) -> None:
     values = cilium_values(chart, "10.0.0.10", 6443)
     assert tunnel_key in values and values["kubeProxyReplacement"] == kpr

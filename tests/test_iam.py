@@ -31,8 +31,9 @@ def test_tagging_is_never_unconditional(release: Release) -> None:
     on_create = {s["Action"][0]: s["Condition"]["StringEquals"] for s in statements if "TagOnCreate" in s["Sid"]}
     assert on_create == {
         "ec2:CreateTags": {"ec2:CreateAction": ["CreateSecurityGroup", "CreateVolume"]},
-        "elasticloadbalancing:AddTags": {"elasticloadbalancing:CreateAction": ["CreateLoadBalancer",
-                                                                              "CreateTargetGroup"]},
+        "elasticloadbalancing:AddTags": {
+            "elasticloadbalancing:CreateAction": ["CreateLoadBalancer", "CreateTargetGroup"]
+        },
     }
 
 

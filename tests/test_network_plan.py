@@ -32,8 +32,9 @@ def test_dev_layout() -> None:
     zone_count=st.integers(2, 6),
     with_private=st.booleans(),
 )
-def test_subnets_never_overlap_and_stay_inside(vpc_prefix: int, extra_bits: int, zone_count: int,
-                                               with_private: bool) -> None:
+def test_subnets_never_overlap_and_stay_inside(
+    vpc_prefix: int, extra_bits: int, zone_count: int, with_private: bool
+) -> None:
     vpc = ipaddress.IPv4Network(f"10.0.0.0/{vpc_prefix}")
     subnet_prefix = min(vpc_prefix + extra_bits, 28)
     slots = 2 ** (subnet_prefix - vpc_prefix)
@@ -45,7 +46,7 @@ def test_subnets_never_overlap_and_stay_inside(vpc_prefix: int, extra_bits: int,
     assert len(plans) == zone_count * (2 if with_private else 1)
     for index, plan in enumerate(plans):
         assert plan.ipv4_cidr.subnet_of(vpc) and plan.ipv4_cidr.prefixlen == subnet_prefix
-        for other in plans[index + 1:]:
+        for other in plans[index + 1 :]:
             assert not plan.ipv4_cidr.overlaps(other.ipv4_cidr)
             assert plan.ipv6_index != other.ipv6_index
     v6 = [ipaddress.IPv6Network(ipv6_subnet(VPC_V6, p.ipv6_index)) for p in plans]
@@ -56,7 +57,7 @@ def test_subnets_never_overlap_and_stay_inside(vpc_prefix: int, extra_bits: int,
 def test_adding_a_zone_or_private_tier_never_moves_a_subnet(zone_count: int) -> None:
     vpc = ipaddress.IPv4Network("10.0.0.0/16")
     before = {p.name: p for p in plan_subnets("c", vpc, 20, ZONES[:zone_count], with_private=False)}
-    after = {p.name: p for p in plan_subnets("c", vpc, 20, ZONES[:zone_count + 1], with_private=True)}
+    after = {p.name: p for p in plan_subnets("c", vpc, 20, ZONES[: zone_count + 1], with_private=True)}
     for name, plan in before.items():
         assert after[name] == plan
 

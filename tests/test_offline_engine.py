@@ -43,21 +43,31 @@ class SamplePki(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.ca_key = tls.PrivateKey(f"{name}-ca", algorithm="RSA", rsa_bits=2048, opts=child)
         self.ca_cert = tls.SelfSignedCert(
-            f"{name}-ca", private_key_pem=self.ca_key.private_key_pem, is_ca_certificate=True,
+            f"{name}-ca",
+            private_key_pem=self.ca_key.private_key_pem,
+            is_ca_certificate=True,
             subject=tls.SelfSignedCertSubjectArgs(common_name="sample-ca", organization="sample"),
-            validity_period_hours=87600, allowed_uses=["cert_signing", "key_encipherment", "digital_signature"],
+            validity_period_hours=87600,
+            allowed_uses=["cert_signing", "key_encipherment", "digital_signature"],
             opts=child,
         )
         key = tls.PrivateKey(f"{name}-server", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
         request = tls.CertRequest(
-            f"{name}-server", private_key_pem=key.private_key_pem,
+            f"{name}-server",
+            private_key_pem=key.private_key_pem,
             subject=tls.CertRequestSubjectArgs(common_name="front-proxy-client", organization="system:masters"),
-            dns_names=["kubernetes.default.svc"], ip_addresses=["10.96.0.1", "fd00:10:96::1"], opts=child,
+            dns_names=["kubernetes.default.svc"],
+            ip_addresses=["10.96.0.1", "fd00:10:96::1"],
+            opts=child,
         )
         self.server_cert = tls.LocallySignedCert(
-            f"{name}-server", cert_request_pem=request.cert_request_pem, ca_cert_pem=self.ca_cert.cert_pem,
-            ca_private_key_pem=self.ca_key.private_key_pem, validity_period_hours=8760,
-            allowed_uses=["digital_signature", "key_encipherment", "server_auth", "client_auth"], opts=child,
+            f"{name}-server",
+            cert_request_pem=request.cert_request_pem,
+            ca_cert_pem=self.ca_cert.cert_pem,
+            ca_private_key_pem=self.ca_key.private_key_pem,
+            validity_period_hours=8760,
+            allowed_uses=["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+            opts=child,
         )
         self.register_outputs({"caCertPem": self.ca_cert.cert_pem})
 
@@ -72,8 +82,12 @@ def sample_program() -> None:
         "sample", cidr_block="10.0.0.0/16", assign_generated_ipv6_cidr_block=True, tags={"Name": "sample"}
     )
     subnet = aws.ec2.Subnet(
-        "sample-public-1", vpc_id=vpc.id, cidr_block="10.0.16.0/20", availability_zone=zones.names[0],
-        ipv6_cidr_block=vpc.ipv6_cidr_block.apply(first_64), assign_ipv6_address_on_creation=True,
+        "sample-public-1",
+        vpc_id=vpc.id,
+        cidr_block="10.0.16.0/20",
+        availability_zone=zones.names[0],
+        ipv6_cidr_block=vpc.ipv6_cidr_block.apply(first_64),
+        assign_ipv6_address_on_creation=True,
         map_public_ip_on_launch=True,
     )
     pki = SamplePki("sample")
@@ -81,8 +95,13 @@ def sample_program() -> None:
         owners=["099720109477"], most_recent=True, filters=[aws.ec2.GetAmiFilterArgs(name="name", values=[AMI_PATTERN])]
     )
     node = aws.ec2.Instance(
-        "sample-node", ami=ami.id, instance_type="t3.medium", subnet_id=subnet.id, ipv6_address_count=1,
-        user_data=USER_DATA, opts=pulumi.ResourceOptions(depends_on=[pki], ignore_changes=["ami"]),
+        "sample-node",
+        ami=ami.id,
+        instance_type="t3.medium",
+        subnet_id=subnet.id,
+        ipv6_address_count=1,
+        user_data=USER_DATA,
+        opts=pulumi.ResourceOptions(depends_on=[pki], ignore_changes=["ami"]),
     )
     aws.ssm.Parameter("sample-ca-key", name="/sample/pki/ca.key", type="SecureString", value=pki.ca_key.private_key_pem)
     token = random.RandomString("sample-token", length=16, upper=False, special=False)
@@ -90,8 +109,15 @@ def sample_program() -> None:
     pulumi.export("serverCertificate", pki.server_cert.cert_pem)
     pulumi.export("bootstrapToken", pulumi.Output.secret(token.result))
     pulumi.export("clusterName", pulumi.Config().require("clusterName"))
-    pulumi.export("node", {"privateIp": node.private_ip, "ipv6": node.ipv6_addresses, "dns": node.private_dns,
-                           "publicIp": node.public_ip})
+    pulumi.export(
+        "node",
+        {
+            "privateIp": node.private_ip,
+            "ipv6": node.ipv6_addresses,
+            "dns": node.private_dns,
+            "publicIp": node.public_ip,
+        },
+    )
 
 
 def settings_first_program() -> None:
@@ -119,8 +145,12 @@ def test_certificate_chain_verifies_with_openssl(up: Graph, tmp_path: Path) -> N
     ca.write_text(up.one(CA, "sample-ca").state["certPem"])
     server.write_text(up.one(CERT, "sample-server").state["certPem"])
     for purpose in ("sslclient", "sslserver"):
-        result = subprocess.run(["openssl", "verify", "-purpose", purpose, "-CAfile", ca, server],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            ["openssl", "verify", "-purpose", purpose, "-CAfile", ca, server],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert result.returncode == 0 and result.stdout.strip() == f"{server}: OK", result.stdout + result.stderr
     # The check can fail: the leaf is not its own issuer.
     wrong = subprocess.run(["openssl", "verify", "-CAfile", server, server], capture_output=True, check=False)
@@ -136,7 +166,8 @@ def test_certificates_carry_the_requested_subject_usages_and_names(up: Graph) ->
     assert server.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "front-proxy-client"
     assert server.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "system:masters"
     assert list(server.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
-        ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH,
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
     ]
     usage = server.extensions.get_extension_for_class(x509.KeyUsage).value
     assert (usage.digital_signature, usage.key_encipherment, usage.key_cert_sign) == (True, True, False)
@@ -163,17 +194,22 @@ def test_private_keys_are_real_and_secret(up: Graph) -> None:
 def test_rsa_keys_are_derived_from_the_name_not_just_cached() -> None:
     def pem(name: str) -> bytes:
         key = tlsgen.derive_key(name, "RSA", 2048)
-        return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+        return key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
     first = pem("determinism-check")
     del tlsgen._KEY_CACHE[("determinism-check", "RSA", "2048")]
     assert pem("determinism-check") == first != pem("determinism-check-2")
 
 
-@pytest.mark.parametrize(("algorithm", "curve", "key_type"), [
-    ("ECDSA", "P384", ec.EllipticCurvePrivateKey), ("ED25519", "", ed25519.Ed25519PrivateKey),
-])
+@pytest.mark.parametrize(
+    ("algorithm", "curve", "key_type"),
+    [
+        ("ECDSA", "P384", ec.EllipticCurvePrivateKey),
+        ("ED25519", "", ed25519.Ed25519PrivateKey),
+    ],
+)
 def test_other_key_algorithms(algorithm: str, curve: str, key_type: type) -> None:
     outputs = tlsgen.private_key_outputs(f"unit-{algorithm}", {"algorithm": algorithm, "ecdsaCurve": curve})
     key = serialization.load_pem_private_key(outputs["privateKeyPemPkcs8"].encode(), None)
@@ -208,9 +244,16 @@ def test_aws_placeholders_are_realistic(up: Graph) -> None:
     assert ipaddress.ip_address(node.state["publicIp"]) in ipaddress.ip_network("203.0.113.0/24")
     assert up.exports["node"]["privateIp"] == str(private_ip)
     assert re.fullmatch(r"i-0[0-9a-f]{16}", node.id or "") and re.fullmatch(r"ami-0[0-9a-f]{16}", node.inputs["ami"])
-    ami = OfflineMocks().call(pulumi.runtime.MockCallArgs("aws:ec2/getAmi:getAmi", {
-        "owners": ["099720109477"], "filters": [{"name": "name", "values": [AMI_PATTERN]}],
-    }, ""))[0]
+    ami = OfflineMocks().call(
+        pulumi.runtime.MockCallArgs(
+            "aws:ec2/getAmi:getAmi",
+            {
+                "owners": ["099720109477"],
+                "filters": [{"name": "name", "values": [AMI_PATTERN]}],
+            },
+            "",
+        )
+    )[0]
     assert (ami["id"], ami["ownerId"], ami["architecture"]) == (node.inputs["ami"], "099720109477", "x86_64")
     assert ami["name"] == "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20250115"
     assert [invoke.args["filters"][0]["values"] for invoke in up.invokes_of("aws:ec2/getAmi:getAmi")] == [[AMI_PATTERN]]
@@ -238,8 +281,11 @@ def test_graph_relations(up: Graph) -> None:
     pki = up.one("test:offline:SamplePki", "sample")
     node, vpc = up.one(INSTANCE, "sample-node"), up.one("aws:ec2/vpc:Vpc", "sample")
     assert sorted((r.type.split(":")[-1], r.name) for r in up.children_of(pki)) == [
-        ("CertRequest", "sample-server"), ("LocallySignedCert", "sample-server"), ("PrivateKey", "sample-ca"),
-        ("PrivateKey", "sample-server"), ("SelfSignedCert", "sample-ca"),
+        ("CertRequest", "sample-server"),
+        ("LocallySignedCert", "sample-server"),
+        ("PrivateKey", "sample-ca"),
+        ("PrivateKey", "sample-server"),
+        ("SelfSignedCert", "sample-ca"),
     ]
     server = up.one(CERT, "sample-server")
     assert [r.urn for r in up.ancestors(server)] == [pki.urn, up.stack.urn if up.stack else ""]
@@ -306,8 +352,9 @@ def test_runs_are_isolated_from_each_other_and_from_the_caller() -> None:
     assert (renamed.exports["clusterName"], plain.exports["clusterName"]) == ("other", "dev")
     assert pulumi.runtime.settings.get_root_resource() is None
     assert pulumi.runtime.get_config("k8s-dualstack-aws:clusterName") is None
-    root = run_program("dev", preview=False, program=lambda: pulumi.export(
-        "root", pulumi.runtime.settings.get_root_directory()))
+    root = run_program(
+        "dev", preview=False, program=lambda: pulumi.export("root", pulumi.runtime.settings.get_root_directory())
+    )
     assert root.exports == {"root": str(Path(__file__).resolve().parents[1])}
 
 
@@ -323,8 +370,9 @@ def test_stack_config_is_what_the_engine_passes() -> None:
 
 def test_deterministic_string_honours_classes_and_minimums() -> None:
     text = deterministic_string("x", {"length": 20, "minUpper": 3, "minNumeric": 5, "special": False})
-    assert len(text) == 20 and text == deterministic_string("x", {"length": 20, "minUpper": 3, "minNumeric": 5,
-                                                                   "special": False})
+    assert len(text) == 20 and text == deterministic_string(
+        "x", {"length": 20, "minUpper": 3, "minNumeric": 5, "special": False}
+    )
     assert sum(c.isupper() for c in text) >= 3 and sum(c.isdigit() for c in text) >= 5 and text.isalnum()
 
 
@@ -337,7 +385,10 @@ def test_render_cli_writes_files_and_fails_on_config_error(
     assert "     1  aws:ec2/vpc:Vpc" in out and render.PLACEHOLDER_NOTE in out
     assert "release: Kubernetes 1.22" in out
     assert (tmp_path / "dev" / "resources.json").is_file()
-    monkeypatch.setattr(render, "run_program", functools.partial(
-        run_program, program=settings_first_program, overrides={"kubernetesVersion": "1.99"}))
+    monkeypatch.setattr(
+        render,
+        "run_program",
+        functools.partial(run_program, program=settings_first_program, overrides={"kubernetesVersion": "1.99"}),
+    )
     assert render.main(["--stack", "dev", "--out", str(tmp_path)]) == 1
     assert "k8s-dualstack-aws:kubernetesVersion = '1.99'" in capsys.readouterr().err

@@ -42,14 +42,21 @@ def launch_template(instance: Captured, user_data: str | None = None) -> Capture
     """A launch template with the instance's settings, shaped as pulumi-aws writes them."""
     props = instance.inputs
     data = user_data if user_data is not None else props["userData"]
-    return Captured(LAUNCH_TEMPLATE, "dev-workers", instance.urn.replace(INSTANCE, LAUNCH_TEMPLATE), {
-        "imageId": props["ami"], "instanceType": props["instanceType"],
-        "metadataOptions": dict(props["metadataOptions"]), "iamInstanceProfile": {"name": props["iamInstanceProfile"]},
-        "blockDeviceMappings": [{"deviceName": "/dev/sda1", "ebs": {"encrypted": "true", "volumeSize": 30.0}}],
-        "tagSpecifications": [{"resourceType": "instance", "tags": dict(props["tags"])}],
-        "userData": base64.b64encode(data.encode()).decode(),
-        "vpcSecurityGroupIds": list(props["vpcSecurityGroupIds"]),
-    })
+    return Captured(
+        LAUNCH_TEMPLATE,
+        "dev-workers",
+        instance.urn.replace(INSTANCE, LAUNCH_TEMPLATE),
+        {
+            "imageId": props["ami"],
+            "instanceType": props["instanceType"],
+            "metadataOptions": dict(props["metadataOptions"]),
+            "iamInstanceProfile": {"name": props["iamInstanceProfile"]},
+            "blockDeviceMappings": [{"deviceName": "/dev/sda1", "ebs": {"encrypted": "true", "volumeSize": 30.0}}],
+            "tagSpecifications": [{"resourceType": "instance", "tags": dict(props["tags"])}],
+            "userData": base64.b64encode(data.encode()).decode(),
+            "vpcSecurityGroupIds": list(props["vpcSecurityGroupIds"]),
+        },
+    )
 
 
 # -- network ---------------------------------------------------------------------------------
@@ -63,9 +70,13 @@ def test_vpc_has_ipv6(dev: list[Captured]) -> None:
         "nodes can be dual-stack."
     ]
     vpc = named(without, VPC, "dev-vpc")
-    association = Captured("aws:ec2/vpcIpv6CidrBlockAssociation:VpcIpv6CidrBlockAssociation", "v6", "urn:v6",
-                           {"vpcId": "vpc-1", "ipv6IpamPoolId": "ipam-pool-1"},
-                           property_dependencies={"vpcId": (vpc.urn,)})
+    association = Captured(
+        "aws:ec2/vpcIpv6CidrBlockAssociation:VpcIpv6CidrBlockAssociation",
+        "v6",
+        "urn:v6",
+        {"vpcId": "vpc-1", "ipv6IpamPoolId": "ipam-pool-1"},
+        property_dependencies={"vpcId": (vpc.urn,)},
+    )
     assert messages("vpc-has-ipv6", [*without, association]) == []
 
 
@@ -86,6 +97,7 @@ def test_subnets_get_a_64_and_assign_ipv6(dev: list[Captured]) -> None:
 def _world(port: int, protocol: str = "tcp") -> Any:
     def edit(props: dict[str, Any]) -> None:
         props.update(fromPort=float(port), toPort=float(port), ipProtocol=protocol, cidrIpv4="0.0.0.0/0")
+
     return edit
 
 
@@ -100,13 +112,27 @@ def test_no_world_ssh_etcd_kubelet(dev: list[Captured], port: int) -> None:
 
 def test_world_ports_in_inline_and_legacy_rules(dev: list[Captured]) -> None:
     group = named(dev, SECURITY_GROUP, "dev-worker")
-    inline = edited(group, lambda p: p.update(ingress=[{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0,
-                                                        "ipv6CidrBlocks": ["::/0"]}]))
-    assert "22 (SSH), 2379 (etcd client), 2380 (etcd peer), 10250 (kubelet API) to ::/0" in messages(
-        "no-world-ssh-etcd-kubelet", [inline])[0]
-    legacy = Captured("aws:ec2/securityGroupRule:SecurityGroupRule", "etcd", "urn:etcd", {
-        "type": "ingress", "protocol": "tcp", "fromPort": 2379.0, "toPort": 2380.0, "cidrBlocks": ["0.0.0.0/0"],
-        "securityGroupId": "sg-0ece11ba6a549124f"})
+    inline = edited(
+        group,
+        lambda p: p.update(ingress=[{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "ipv6CidrBlocks": ["::/0"]}]),
+    )
+    assert (
+        "22 (SSH), 2379 (etcd client), 2380 (etcd peer), 10250 (kubelet API) to ::/0"
+        in messages("no-world-ssh-etcd-kubelet", [inline])[0]
+    )
+    legacy = Captured(
+        "aws:ec2/securityGroupRule:SecurityGroupRule",
+        "etcd",
+        "urn:etcd",
+        {
+            "type": "ingress",
+            "protocol": "tcp",
+            "fromPort": 2379.0,
+            "toPort": 2380.0,
+            "cidrBlocks": ["0.0.0.0/0"],
+            "securityGroupId": "sg-0ece11ba6a549124f",
+        },
+    )
     assert len(messages("no-world-ssh-etcd-kubelet", [legacy])) == 1
     assert messages("no-world-ssh-etcd-kubelet", [edited(legacy, lambda p: p.update(type="egress"))]) == []
 
@@ -128,10 +154,15 @@ def test_api_server_only_from_admin_cidrs(dev: list[Captured]) -> None:
     assert messages("api-server-admin-cidrs-only", [inside, private], ADMIN) == []
 
 
-@pytest.mark.parametrize(("type_token", "name"), [
-    (INSTANCE, CONTROL_PLANE), (SUBNET, "dev-public-us-east-1b"), (SECURITY_GROUP, "dev-worker"),
-    (ROUTE_TABLE, "dev-public"),
-])
+@pytest.mark.parametrize(
+    ("type_token", "name"),
+    [
+        (INSTANCE, CONTROL_PLANE),
+        (SUBNET, "dev-public-us-east-1b"),
+        (SECURITY_GROUP, "dev-worker"),
+        (ROUTE_TABLE, "dev-public"),
+    ],
+)
 def test_cluster_tag(dev: list[Captured], type_token: str, name: str) -> None:
     resource = named(dev, type_token, name)
     assert messages("cluster-tag", [resource], TAG_KEY) == messages("cluster-tag", [resource]) == []
@@ -148,8 +179,12 @@ def test_cluster_tag(dev: list[Captured], type_token: str, name: str) -> None:
 
 def test_cluster_tag_from_provider_default_tags_and_launch_templates(dev: list[Captured]) -> None:
     instance = edited(named(dev, INSTANCE, CONTROL_PLANE), lambda p: p["tags"].pop("kubernetes.io/cluster/dev"))
-    provider = Captured("pulumi:providers:aws", "tagged", "urn:provider",
-                        {"region": "us-east-1", "defaultTags": {"tags": {"kubernetes.io/cluster/dev": "owned"}}})
+    provider = Captured(
+        "pulumi:providers:aws",
+        "tagged",
+        "urn:provider",
+        {"region": "us-east-1", "defaultTags": {"tags": {"kubernetes.io/cluster/dev": "owned"}}},
+    )
     with_provider = Captured(**{**vars(instance), "provider_urn": provider.urn})
     assert messages("cluster-tag", [with_provider, provider], TAG_KEY) == []
     template = launch_template(named(dev, INSTANCE, "dev-workers-0"))
@@ -162,6 +197,7 @@ def test_one_cluster_security_group_per_instance(dev: list[Captured]) -> None:
     policy = "one-cluster-security-group-per-instance"
     assert messages(policy, dev, TAG_KEY) == []
     worker_group = named(dev, SECURITY_GROUP, "dev-worker").outputs["id"]
+
     def control_plane(resource: Captured) -> bool:
         return resource.type == INSTANCE and resource.name == CONTROL_PLANE
 
@@ -170,27 +206,33 @@ def test_one_cluster_security_group_per_instance(dev: list[Captured]) -> None:
         "'dev-control-plane-node' has 2 cluster-tagged security groups (dev-control-plane, dev-worker): the CCM "
         "needs exactly one per instance to add load-balancer rules; tag only one of them."
     ]
-    untagged = edit_resources(dev, lambda r: r.type == SECURITY_GROUP and r.name == "dev-control-plane",
-                              lambda p: p["tags"].pop("kubernetes.io/cluster/dev"))
+    untagged = edit_resources(
+        dev,
+        lambda r: r.type == SECURITY_GROUP and r.name == "dev-control-plane",
+        lambda p: p["tags"].pop("kubernetes.io/cluster/dev"),
+    )
     assert messages(policy, untagged, TAG_KEY) == [
         "'dev-control-plane-node' has no cluster-tagged security group: attach exactly one security group tagged "
         "kubernetes.io/cluster/dev = owned."
     ]
     default_group_only = edit_resources(dev, control_plane, lambda p: p.pop("vpcSecurityGroupIds"))
     assert messages(policy, default_group_only, TAG_KEY)[0].startswith("'dev-control-plane-node' has no cluster-tagged")
-    foreign = edit_resources(untagged, control_plane,
-                             lambda p: p["vpcSecurityGroupIds"].append("sg-0123456789abcdef0"))
+    foreign = edit_resources(untagged, control_plane, lambda p: p["vpcSecurityGroupIds"].append("sg-0123456789abcdef0"))
     assert messages(policy, foreign, TAG_KEY) == []  # a group outside the stack: its tags cannot be told
 
 
 # -- nodes -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("edit", "expected"), [
-    (lambda p: p["metadataOptions"].update(httpTokens="optional"), "allows IMDSv1 (http_tokens=optional)"),
-    (lambda p: p.pop("metadataOptions"), "allows IMDSv1 (http_tokens=unset (optional))"),
-    (lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=3.0), "has IMDS hop limit 3"),
-], ids=["optional", "unset", "hop-limit-3"])
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda p: p["metadataOptions"].update(httpTokens="optional"), "allows IMDSv1 (http_tokens=optional)"),
+        (lambda p: p.pop("metadataOptions"), "allows IMDSv1 (http_tokens=unset (optional))"),
+        (lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=3.0), "has IMDS hop limit 3"),
+    ],
+    ids=["optional", "unset", "hop-limit-3"],
+)
 def test_imdsv2_required(dev: list[Captured], edit: Any, expected: str) -> None:
     instance = named(dev, INSTANCE, "dev-workers-1")
     assert messages("imdsv2-required", [instance, launch_template(instance)]) == []
@@ -202,28 +244,40 @@ def test_instance_profile_required(dev: list[Captured]) -> None:
     instance = named(dev, INSTANCE, CONTROL_PLANE)
     template = launch_template(instance)
     assert messages("instance-profile-required", [instance, template]) == []
-    found = messages("instance-profile-required", [edited(instance, lambda p: p.pop("iamInstanceProfile")),
-                                                   edited(template, lambda p: p.update(iamInstanceProfile={}))])
+    found = messages(
+        "instance-profile-required",
+        [
+            edited(instance, lambda p: p.pop("iamInstanceProfile")),
+            edited(template, lambda p: p.update(iamInstanceProfile={})),
+        ],
+    )
     assert found == [
         f"'{name}' has no IAM instance profile: the CCM and the node bootstrap call AWS APIs with the instance role; "
-        "set iam_instance_profile (components/identity.py)." for name in (CONTROL_PLANE, "dev-workers")
+        "set iam_instance_profile (components/identity.py)."
+        for name in (CONTROL_PLANE, "dev-workers")
     ]
 
 
 def test_encrypted_volumes(dev: list[Captured]) -> None:
     instance = named(dev, INSTANCE, CONTROL_PLANE)
     template = launch_template(instance)
-    volume = Captured("aws:ebs/volume:Volume", "data", "urn:data", {"availabilityZone": "us-east-1a", "size": 10.0,
-                                                                    "encrypted": True})
+    volume = Captured(
+        "aws:ebs/volume:Volume", "data", "urn:data", {"availabilityZone": "us-east-1a", "size": 10.0, "encrypted": True}
+    )
     assert messages("encrypted-volumes", [instance, template, volume]) == []
-    found = messages("encrypted-volumes", [
-        edited(instance, lambda p: p["rootBlockDevice"].update(encrypted=False)),
-        edited(instance, lambda p: p.update(ebsBlockDevices=[{"deviceName": "/dev/sdf", "volumeSize": 10.0}])),
-        edited(template, lambda p: p["blockDeviceMappings"][0]["ebs"].update(encrypted="false")),
-        edited(volume, lambda p: p.pop("encrypted")),
-    ])
+    found = messages(
+        "encrypted-volumes",
+        [
+            edited(instance, lambda p: p["rootBlockDevice"].update(encrypted=False)),
+            edited(instance, lambda p: p.update(ebsBlockDevices=[{"deviceName": "/dev/sdf", "volumeSize": 10.0}])),
+            edited(template, lambda p: p["blockDeviceMappings"][0]["ebs"].update(encrypted="false")),
+            edited(volume, lambda p: p.pop("encrypted")),
+        ],
+    )
     assert sorted(message.split(" is not encrypted", 1)[0] for message in found) == [
-        "'data': volume", f"'{CONTROL_PLANE}': EBS volume /dev/sdf", f"'{CONTROL_PLANE}': root volume",
+        "'data': volume",
+        f"'{CONTROL_PLANE}': EBS volume /dev/sdf",
+        f"'{CONTROL_PLANE}': root volume",
         "'dev-workers': EBS volume /dev/sda1",
     ]
 
@@ -231,12 +285,25 @@ def test_encrypted_volumes(dev: list[Captured]) -> None:
 def test_no_private_key_in_user_data(dev: list[Captured]) -> None:
     instance = named(dev, INSTANCE, CONTROL_PLANE)
     assert messages("no-private-key-in-user-data", [instance, launch_template(instance)]) == []
-    plain_key = edited(instance, lambda p: p.update(userData=p["userData"].replace(
-        "write_files:\n", f"write_files:\n- path: /etc/kubernetes/pki/ca.key\n  content: |\n    {KEY_PEM}", 1)))
+    plain_key = edited(
+        instance,
+        lambda p: p.update(
+            userData=p["userData"].replace(
+                "write_files:\n", f"write_files:\n- path: /etc/kubernetes/pki/ca.key\n  content: |\n    {KEY_PEM}", 1
+            )
+        ),
+    )
     encoded = base64.b64encode(KEY_PEM.encode()).decode()
-    b64_file = edited(instance, lambda p: p.update(userData=p["userData"].replace(
-        "write_files:\n", f"write_files:\n- path: /etc/kubernetes/pki/sa.key\n  encoding: b64\n  content: {encoded}\n",
-        1)))
+    b64_file = edited(
+        instance,
+        lambda p: p.update(
+            userData=p["userData"].replace(
+                "write_files:\n",
+                f"write_files:\n- path: /etc/kubernetes/pki/sa.key\n  encoding: b64\n  content: {encoded}\n",
+                1,
+            )
+        ),
+    )
     template = launch_template(instance, user_data="#!/bin/bash\ncat >/root/key <<EOF\n" + KEY_PEM + "EOF\n")
     found = messages("no-private-key-in-user-data", [plain_key, b64_file, template])
     assert len(found) == 3 and all(f"({KEY_HEADER})" in message for message in found)
@@ -245,9 +312,14 @@ def test_no_private_key_in_user_data(dev: list[Captured]) -> None:
 def test_nodes_use_ubuntu_is_advisory(dev: list[Captured]) -> None:
     instance = named(dev, INSTANCE, "dev-workers-0")
     assert run_policy("nodes-use-ubuntu", [instance]) == []
-    yum = edited(instance, lambda p: p.update(userData="#!/bin/bash\nyum install -y containerd\n"
-                                              "curl -fsSLO https://dl.k8s.io/release/v1.22.17/bin/linux/amd64/kubelet\n"
-                                              "kubeadm join --config /etc/kubeadm.yaml\n"))
+    yum = edited(
+        instance,
+        lambda p: p.update(
+            userData="#!/bin/bash\nyum install -y containerd\n"
+            "curl -fsSLO https://dl.k8s.io/release/v1.22.17/bin/linux/amd64/kubelet\n"
+            "kubeadm join --config /etc/kubeadm.yaml\n"
+        ),
+    )
     (violation,) = run_policy("nodes-use-ubuntu", [yum])
     assert violation.enforcement == "advisory" and "without an apt-based (Ubuntu) bootstrap" in violation.message
 
@@ -256,8 +328,12 @@ def test_iam_no_admin_access(dev: list[Captured]) -> None:
     ccm_policy = named(dev, "aws:iam/rolePolicy:RolePolicy", "dev-control-plane-cloud-controller-manager")
     attachment = named(dev, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "dev-control-plane-ssm-core")
     assert messages("iam-no-admin-access", [ccm_policy, attachment]) == []
-    admin = edited(ccm_policy, lambda p: p.update(
-        policy='{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}'))
+    admin = edited(
+        ccm_policy,
+        lambda p: p.update(
+            policy='{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}'
+        ),
+    )
     attached = edited(attachment, lambda p: p.update(policyArn="arn:aws:iam::aws:policy/AdministratorAccess"))
     found = messages("iam-no-admin-access", [admin, attached])
     assert "allows every action on every resource" in found[0] and "attaches AdministratorAccess" in found[1]

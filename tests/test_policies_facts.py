@@ -48,20 +48,24 @@ def test_tag_and_image_constants_match_the_program() -> None:
 def test_every_matrix_image_is_published_and_its_rendered_config_passes(release: Release) -> None:
     assert release.ccm_tag not in facts.CCM_TAGS_WITHOUT_IMAGE
     assert image_problems(release.ccm_image) == []
-    config = render_cloud_config(release, cluster_name="c", zone="us-east-1a", region="us-east-1",
-                                 ip_families=(IpFamily.IPV6, IpFamily.IPV4))
+    config = render_cloud_config(
+        release, cluster_name="c", zone="us-east-1a", region="us-east-1", ip_families=(IpFamily.IPV6, IpFamily.IPV4)
+    )
     version = facts.parse_version(release.ccm_tag)
     assert version is not None and version[:2] == (release.version.major, release.version.minor)
     assert format_problems(config) == [] and release_problems(config, version) == []
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("v1.22.8", (1, 22, 8)),
-    ("1.35", (1, 35, 0)),
-    ("v20210510-v1.21.0-alpha.0", (1, 21, 0)),
-    ("registry.k8s.io/provider-aws/cloud-controller-manager:v1.22.0-alpha.1", (1, 22, 0)),
-    ("latest", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("v1.22.8", (1, 22, 8)),
+        ("1.35", (1, 35, 0)),
+        ("v20210510-v1.21.0-alpha.0", (1, 21, 0)),
+        ("registry.k8s.io/provider-aws/cloud-controller-manager:v1.22.0-alpha.1", (1, 22, 0)),
+        ("latest", None),
+    ],
+)
 def test_parse_version(text: str, expected: facts.Version | None) -> None:
     assert facts.parse_version(text) == expected
 

@@ -49,6 +49,7 @@ def edit_user_data(resources: list[Captured], old: str, new: str) -> list[Captur
     def edit(props: dict[str, Any]) -> None:
         assert old in props["userData"]
         props["userData"] = props["userData"].replace(old, new)
+
     return edit_resources(resources, of_type(INSTANCE), edit)
 
 
@@ -57,12 +58,23 @@ def set_cloud_config(text: str) -> Edit:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-@pytest.mark.parametrize("policy", [
-    "kubelet-cloud-provider-external", "kubelet-node-ip-supported", "ccm-image-matches-cluster-minor",
-    "ccm-image-published", "cloud-config-format", "cloud-config-keys-match-ccm-release", "ccm-args",
-    "ccm-tolerations", "ccm-host-network-with-imds-hop-limit-1", "ccm-rbac-sufficient", "rbac-no-wildcard",
-    "secrets-readable-only-in-kube-system",
-])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        "kubelet-cloud-provider-external",
+        "kubelet-node-ip-supported",
+        "ccm-image-matches-cluster-minor",
+        "ccm-image-published",
+        "cloud-config-format",
+        "cloud-config-keys-match-ccm-release",
+        "ccm-args",
+        "ccm-tolerations",
+        "ccm-host-network-with-imds-hop-limit-1",
+        "ccm-rbac-sufficient",
+        "rbac-no-wildcard",
+        "secrets-readable-only-in-kube-system",
+    ],
+)
 def test_rendered_stacks_pass(rendered: dict[str, list[Captured]], stack: str, policy: str) -> None:
     assert messages(policy, rendered[stack]) == []
 
@@ -70,13 +82,17 @@ def test_rendered_stacks_pass(rendered: dict[str, list[Captured]], stack: str, p
 # -- kubelet ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("stack", "old", "new", "shown"), [
-    ("dev", "        cloud-provider: external\n", "", "no --cloud-provider"),
-    ("k8s-1-21", "cloud-provider: external", "cloud-provider: aws", "--cloud-provider=aws"),
-    ("k8s-1-35", "      - name: cloud-provider\n        value: external\n", "", "no --cloud-provider"),
-])
-def test_kubelet_cloud_provider_external(rendered: dict[str, list[Captured]], stack: str, old: str, new: str,
-                                         shown: str) -> None:
+@pytest.mark.parametrize(
+    ("stack", "old", "new", "shown"),
+    [
+        ("dev", "        cloud-provider: external\n", "", "no --cloud-provider"),
+        ("k8s-1-21", "cloud-provider: external", "cloud-provider: aws", "--cloud-provider=aws"),
+        ("k8s-1-35", "      - name: cloud-provider\n        value: external\n", "", "no --cloud-provider"),
+    ],
+)
+def test_kubelet_cloud_provider_external(
+    rendered: dict[str, list[Captured]], stack: str, old: str, new: str, shown: str
+) -> None:
     found = messages("kubelet-cloud-provider-external", edit_user_data(rendered[stack], old, new))
     assert len(found) == 3 and all(f"starts the kubelet with {shown}:" in message for message in found)
 
@@ -92,20 +108,41 @@ def test_kubelet_flags_on_a_kubelet_command_line(rendered: dict[str, list[Captur
     assert len(messages("kubelet-cloud-provider-external", with_script("--cloud-provider aws"))) == 1
 
 
-@pytest.mark.parametrize(("stack", "old", "new", "expected"), [
-    ("dev", 'node-ip: "${NODE_IPV6}"', 'node-ip: "${NODE_IPV6},${NODE_IPV4}"',
-     "--node-ip=${NODE_IPV6},${NODE_IPV4} gives two addresses, which kubelet 1.22 refuses with a cloud provider "
-     "(CloudDualStackNodeIPs, 1.29+): give one address (IPv6 with NodeIPFamilies ipv6 + ipv4) or none."),
-    ("k8s-1-21", "cloud-provider: external", 'cloud-provider: external\n        node-ip: "10.0.0.7,2600:1f18::7"',
-     "--node-ip=10.0.0.7,2600:1f18::7 gives two addresses, which kubelet 1.21 refuses"),
-    ("k8s-1-35", 'value: "${NODE_IPV6},${NODE_IPV4}"', 'value: "${NODE_IPV6},${NODE_IPV6}"',
-     "--node-ip=${NODE_IPV6},${NODE_IPV6} gives two addresses of one family"),
-    ("k8s-1-35", 'value: "${NODE_IPV6},${NODE_IPV4}"', 'value: "eth0"', "--node-ip=eth0 is not a list of IP"),
-    ("k8s-1-35", 'value: "${NODE_IPV6},${NODE_IPV4}"', 'value: "10.0.0.7,2600:1f18::7,10.0.0.8"',
-     "has 3 addresses; at most one per family"),
-], ids=["dual-on-1.22", "dual-on-1.21", "same-family", "not-an-ip", "three"])
-def test_kubelet_node_ip_form(rendered: dict[str, list[Captured]], stack: str, old: str, new: str,
-                              expected: str) -> None:
+@pytest.mark.parametrize(
+    ("stack", "old", "new", "expected"),
+    [
+        (
+            "dev",
+            'node-ip: "${NODE_IPV6}"',
+            'node-ip: "${NODE_IPV6},${NODE_IPV4}"',
+            "--node-ip=${NODE_IPV6},${NODE_IPV4} gives two addresses, which kubelet 1.22 refuses with a cloud provider "
+            "(CloudDualStackNodeIPs, 1.29+): give one address (IPv6 with NodeIPFamilies ipv6 + ipv4) or none.",
+        ),
+        (
+            "k8s-1-21",
+            "cloud-provider: external",
+            'cloud-provider: external\n        node-ip: "10.0.0.7,2600:1f18::7"',
+            "--node-ip=10.0.0.7,2600:1f18::7 gives two addresses, which kubelet 1.21 refuses",
+        ),
+        (
+            "k8s-1-35",
+            'value: "${NODE_IPV6},${NODE_IPV4}"',
+            'value: "${NODE_IPV6},${NODE_IPV6}"',
+            "--node-ip=${NODE_IPV6},${NODE_IPV6} gives two addresses of one family",
+        ),
+        ("k8s-1-35", 'value: "${NODE_IPV6},${NODE_IPV4}"', 'value: "eth0"', "--node-ip=eth0 is not a list of IP"),
+        (
+            "k8s-1-35",
+            'value: "${NODE_IPV6},${NODE_IPV4}"',
+            'value: "10.0.0.7,2600:1f18::7,10.0.0.8"',
+            "has 3 addresses; at most one per family",
+        ),
+    ],
+    ids=["dual-on-1.22", "dual-on-1.21", "same-family", "not-an-ip", "three"],
+)
+def test_kubelet_node_ip_form(
+    rendered: dict[str, list[Captured]], stack: str, old: str, new: str, expected: str
+) -> None:
     found = messages("kubelet-node-ip-supported", edit_user_data(rendered[stack], old, new))
     assert found and all(expected in message for message in found)
 
@@ -113,38 +150,52 @@ def test_kubelet_node_ip_form(rendered: dict[str, list[Captured]], stack: str, o
 # -- the CCM ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("stack", "tag", "minors"), [
-    ("dev", "v1.21.3", "CCM 1.21) but the cluster runs Kubernetes 1.22"),
-    ("k8s-1-35", "v1.34.3", "CCM 1.34) but the cluster runs Kubernetes 1.35"),
-])
-def test_ccm_image_follows_the_cluster_minor(rendered: dict[str, list[Captured]], stack: str, tag: str,
-                                             minors: str) -> None:
+@pytest.mark.parametrize(
+    ("stack", "tag", "minors"),
+    [
+        ("dev", "v1.21.3", "CCM 1.21) but the cluster runs Kubernetes 1.22"),
+        ("k8s-1-35", "v1.34.3", "CCM 1.34) but the cluster runs Kubernetes 1.35"),
+    ],
+)
+def test_ccm_image_follows_the_cluster_minor(
+    rendered: dict[str, list[Captured]], stack: str, tag: str, minors: str
+) -> None:
     (found,) = messages("ccm-image-matches-cluster-minor", edit_ccm(rendered[stack], set_image(tag)))
     assert minors in found and "use the release-matrix row's image" in found
 
 
-@pytest.mark.parametrize(("image", "problem"), [
-    ("gcr.io/k8s-staging-provider-aws/cloud-controller-manager:v20210510-v1.21.0-alpha.0",
-     "comes from gcr.io/k8s-staging-provider-aws/cloud-controller-manager, not the promoted"),
-    ("registry.k8s.io/provider-aws/cloud-controller-manager:v1.22.7", "a git tag for which no image was promoted"),
-    ("registry.k8s.io/provider-aws/cloud-controller-manager:latest", "is not pinned to a release tag"),
-    ("registry.k8s.io/provider-aws/cloud-controller-manager:v1.21.0-alpha.0", "reports no IPv6 node address"),
-])
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        (
+            "gcr.io/k8s-staging-provider-aws/cloud-controller-manager:v20210510-v1.21.0-alpha.0",
+            "comes from gcr.io/k8s-staging-provider-aws/cloud-controller-manager, not the promoted",
+        ),
+        ("registry.k8s.io/provider-aws/cloud-controller-manager:v1.22.7", "a git tag for which no image was promoted"),
+        ("registry.k8s.io/provider-aws/cloud-controller-manager:latest", "is not pinned to a release tag"),
+        ("registry.k8s.io/provider-aws/cloud-controller-manager:v1.21.0-alpha.0", "reports no IPv6 node address"),
+    ],
+)
 def test_ccm_image_is_a_published_release(rendered: dict[str, list[Captured]], image: str, problem: str) -> None:
     repository, tag = image.rsplit(":", 1)
     found = messages("ccm-image-published", edit_ccm(rendered["k8s-1-21"], set_image(tag, repository)))
     assert any(problem in message for message in found), found
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("[Global]\nZone = us-east-1a\nNodeIPFamilies = ipv4,ipv6\n",
-     "line 3: NodeIPFamilies = ipv4,ipv6 is one value that matches no family; write one line per family"),
-    ("[Global]\nNodeIPFamilies = ipv6\nNodeIPFamilies = IPv4\n", "line 3: NodeIPFamilies = 'IPv4' is neither"),
-    ("[Global]\nNodeIPFamilies = ipv6\nNodeIPFamilies = ipv6\n", "line 3: NodeIPFamilies = ipv6 is given twice"),
-    ("[Global]\nNodeIpFamily = ipv6\n", "line 2: no CCM release knows the key 'NodeIpFamily'"),
-    ("[Global]\nZone = a\n[Glbal]\nVPC = vpc-1\n", "line 3: unknown section [Glbal]"),
-    ("[Global]\nZone us-east-1a = x\n", "line 2: 'Zone us-east-1a = x' is not `Key = value`"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "[Global]\nZone = us-east-1a\nNodeIPFamilies = ipv4,ipv6\n",
+            "line 3: NodeIPFamilies = ipv4,ipv6 is one value that matches no family; write one line per family",
+        ),
+        ("[Global]\nNodeIPFamilies = ipv6\nNodeIPFamilies = IPv4\n", "line 3: NodeIPFamilies = 'IPv4' is neither"),
+        ("[Global]\nNodeIPFamilies = ipv6\nNodeIPFamilies = ipv6\n", "line 3: NodeIPFamilies = ipv6 is given twice"),
+        ("[Global]\nNodeIpFamily = ipv6\n", "line 2: no CCM release knows the key 'NodeIpFamily'"),
+        ("[Global]\nZone = a\n[Glbal]\nVPC = vpc-1\n", "line 3: unknown section [Glbal]"),
+        ("[Global]\nZone us-east-1a = x\n", "line 2: 'Zone us-east-1a = x' is not `Key = value`"),
+    ],
+)
 def test_cloud_config_format(rendered: dict[str, list[Captured]], text: str, problem: str) -> None:
     resources = edit_resources(rendered["dev"], of_type(CONFIG_MAP), set_cloud_config(text))
     (found,) = messages("cloud-config-format", resources)
@@ -153,26 +204,46 @@ def test_cloud_config_format(rendered: dict[str, list[Captured]], text: str, pro
 
 
 def test_cloud_config_format_accepts_gcfg_spelling(rendered: dict[str, list[Captured]]) -> None:
-    text = '; comment\n[global]\nnodeipfamilies = "ipv6" ; inline\nNodeIPFamilies = ipv4\n[ServiceOverride "1"]\n' \
-           "Service = ec2\nURL = https://ec2.us-east-1.amazonaws.com\n"
-    assert messages("cloud-config-format", edit_resources(rendered["dev"], of_type(CONFIG_MAP),
-                                                          set_cloud_config(text))) == []
+    text = (
+        '; comment\n[global]\nnodeipfamilies = "ipv6" ; inline\nNodeIPFamilies = ipv4\n[ServiceOverride "1"]\n'
+        "Service = ec2\nURL = https://ec2.us-east-1.amazonaws.com\n"
+    )
+    assert (
+        messages("cloud-config-format", edit_resources(rendered["dev"], of_type(CONFIG_MAP), set_cloud_config(text)))
+        == []
+    )
 
 
-@pytest.mark.parametrize(("stack", "line", "expected"), [
-    ("k8s-1-21", "NodeIPFamilies = ipv6", "NodeIPFamilies is unknown to CCM 1.21 (known from 1.22); the CCM exits "
-     "with `can't store data at section \"Global\", variable \"NodeIPFamilies\"`"),
-    ("dev", "Region = us-east-1", "Region is unknown to CCM 1.22 (known from 1.28)"),
-    ("k8s-1-35", "DisableStrictZoneCheck = true", "DisableStrictZoneCheck is unknown to CCM 1.35 (known from 1.20 "
-     "until 1.28)"),
-])
-def test_cloud_config_keys_follow_the_ccm_release(rendered: dict[str, list[Captured]], stack: str, line: str,
-                                                  expected: str) -> None:
-    resources = edit_resources(rendered[stack], of_type(CONFIG_MAP),
-                               lambda p: p["data"].update({"cloud.conf": p["data"]["cloud.conf"] + line + "\n"}))
+@pytest.mark.parametrize(
+    ("stack", "line", "expected"),
+    [
+        (
+            "k8s-1-21",
+            "NodeIPFamilies = ipv6",
+            "NodeIPFamilies is unknown to CCM 1.21 (known from 1.22); the CCM exits "
+            'with `can\'t store data at section "Global", variable "NodeIPFamilies"`',
+        ),
+        ("dev", "Region = us-east-1", "Region is unknown to CCM 1.22 (known from 1.28)"),
+        (
+            "k8s-1-35",
+            "DisableStrictZoneCheck = true",
+            "DisableStrictZoneCheck is unknown to CCM 1.35 (known from 1.20 until 1.28)",
+        ),
+    ],
+)
+def test_cloud_config_keys_follow_the_ccm_release(
+    rendered: dict[str, list[Captured]], stack: str, line: str, expected: str
+) -> None:
+    resources = edit_resources(
+        rendered[stack],
+        of_type(CONFIG_MAP),
+        lambda p: p["data"].update({"cloud.conf": p["data"]["cloud.conf"] + line + "\n"}),
+    )
     (found,) = messages("cloud-config-keys-match-ccm-release", resources)
-    assert found.startswith(f"Cloud config '{stack}-ccm-configmap-kube-system-aws-cloud-config' of CCM "
-                            "'aws-cloud-controller-manager': line ")
+    assert found.startswith(
+        f"Cloud config '{stack}-ccm-configmap-kube-system-aws-cloud-config' of CCM "
+        "'aws-cloud-controller-manager': line "
+    )
     assert expected in found
 
 
@@ -182,15 +253,32 @@ def test_region_is_fine_from_1_28(rendered: dict[str, list[Captured]]) -> None:
     assert messages("cloud-config-keys-match-ccm-release", rendered["k8s-1-35"]) == []
 
 
-@pytest.mark.parametrize(("edit", "expected"), [
-    (lambda s: container(s).update(args=[a for a in container(s)["args"] if not a.startswith("--cloud-provider")]),
-     "does not run with --cloud-provider=aws"),
-    (lambda s: container(s)["args"].__setitem__(0, "--cloud-provider=external"), "does not run with --cloud-provider"),
-    (lambda s: container(s).update(args=[a for a in container(s)["args"] if not a.startswith("--cloud-config")]),
-     "has no --cloud-config"),
-    (lambda s: container(s).update(volumeMounts=[m for m in container(s)["volumeMounts"] if m["name"] != "client-ca"]),
-     "reads --client-ca-file=/etc/kubernetes/aws-ccm/client-ca/ca.crt, which no volumeMount provides"),
-], ids=["no-cloud-provider", "external", "no-cloud-config", "unmounted-ca"])
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda s: container(s).update(
+                args=[a for a in container(s)["args"] if not a.startswith("--cloud-provider")]
+            ),
+            "does not run with --cloud-provider=aws",
+        ),
+        (
+            lambda s: container(s)["args"].__setitem__(0, "--cloud-provider=external"),
+            "does not run with --cloud-provider",
+        ),
+        (
+            lambda s: container(s).update(args=[a for a in container(s)["args"] if not a.startswith("--cloud-config")]),
+            "has no --cloud-config",
+        ),
+        (
+            lambda s: container(s).update(
+                volumeMounts=[m for m in container(s)["volumeMounts"] if m["name"] != "client-ca"]
+            ),
+            "reads --client-ca-file=/etc/kubernetes/aws-ccm/client-ca/ca.crt, which no volumeMount provides",
+        ),
+    ],
+    ids=["no-cloud-provider", "external", "no-cloud-config", "unmounted-ca"],
+)
 def test_ccm_args(rendered: dict[str, list[Captured]], edit: Edit, expected: str) -> None:
     (found,) = messages("ccm-args", edit_ccm(rendered["dev"], edit))
     assert expected in found
@@ -199,16 +287,21 @@ def test_ccm_args(rendered: dict[str, list[Captured]], edit: Edit, expected: str
 def test_ccm_args_accept_the_two_word_form(rendered: dict[str, list[Captured]]) -> None:
     def split(spec: dict[str, Any]) -> None:
         container(spec)["args"][0:1] = ["--cloud-provider", "aws"]
+
     assert messages("ccm-args", edit_ccm(rendered["dev"], split)) == []
 
 
-@pytest.mark.parametrize(("stack", "removed"), [
-    ("dev", "node.cloudprovider.kubernetes.io/uninitialized"),
-    ("k8s-1-35", "node-role.kubernetes.io/control-plane"),
-])
+@pytest.mark.parametrize(
+    ("stack", "removed"),
+    [
+        ("dev", "node.cloudprovider.kubernetes.io/uninitialized"),
+        ("k8s-1-35", "node-role.kubernetes.io/control-plane"),
+    ],
+)
 def test_ccm_tolerations(rendered: dict[str, list[Captured]], stack: str, removed: str) -> None:
     def drop(spec: dict[str, Any]) -> None:
         spec["tolerations"] = [t for t in spec["tolerations"] if t["key"] != removed]
+
     (found,) = messages("ccm-tolerations", edit_ccm(rendered[stack], drop))
     assert f"does not tolerate the NoSchedule taint {removed}" in found
     everything = edit_ccm(rendered[stack], lambda spec: spec.update(tolerations=[{"operator": "Exists"}]))
@@ -218,10 +311,13 @@ def test_ccm_tolerations(rendered: dict[str, list[Captured]], stack: str, remove
 def test_ccm_on_pod_network_needs_a_hop_limit_above_one(rendered: dict[str, list[Captured]]) -> None:
     pod_network = edit_ccm(rendered["dev"], lambda spec: spec.pop("hostNetwork"))
     (found,) = messages("ccm-host-network-with-imds-hop-limit-1", pod_network)
-    assert "is not on the host network while dev-control-plane-node, dev-workers-0, dev-workers-1 allow IMDS hop " \
-           "limit 1" in found
-    two_hops = edit_resources(pod_network, of_type(INSTANCE),
-                              lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=2.0))
+    assert (
+        "is not on the host network while dev-control-plane-node, dev-workers-0, dev-workers-1 allow IMDS hop "
+        "limit 1" in found
+    )
+    two_hops = edit_resources(
+        pod_network, of_type(INSTANCE), lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=2.0)
+    )
     assert messages("ccm-host-network-with-imds-hop-limit-1", two_hops) == []
 
 
@@ -232,28 +328,52 @@ def drop_rules(resource: str) -> Edit:
     return lambda p: p.update(rules=[rule for rule in p["rules"] if rule["resources"] != [resource]])
 
 
-@pytest.mark.parametrize(("select", "edit", "expected"), [
-    (of_type(RBAC + "ClusterRole", "controller-manager"), drop_rules("serviceaccounts"),
-     "may not get serviceaccounts in kube-system (the field report's `serviceaccounts \"aws-cloud-provider\" is "
-     "forbidden ... cannot get`)"),
-    (of_type(RBAC + "ClusterRole", "controller-manager"), drop_rules("nodes"),
-     "may not list nodes cluster-wide (the field report's `nodes is forbidden ... cannot list resource \"nodes\"`)"),
-    (of_type(RBAC + "RoleBinding", "secrets"), lambda p: p["subjects"][0].update(name="default"),
-     "may not list secrets in kube-system (the field report's `secrets is forbidden"),
-    (of_type(RBAC + "RoleBinding", "authentication-reader"), lambda p: p["roleRef"].update(name="missing"),
-     "may not get configmaps extension-apiserver-authentication in kube-system"),
-], ids=["serviceaccounts", "nodes", "secrets", "auth-reader"])
-def test_ccm_rbac_sufficient(rendered: dict[str, list[Captured]], select: Callable[[Captured], bool], edit: Edit,
-                             expected: str) -> None:
+@pytest.mark.parametrize(
+    ("select", "edit", "expected"),
+    [
+        (
+            of_type(RBAC + "ClusterRole", "controller-manager"),
+            drop_rules("serviceaccounts"),
+            'may not get serviceaccounts in kube-system (the field report\'s `serviceaccounts "aws-cloud-provider" is '
+            "forbidden ... cannot get`)",
+        ),
+        (
+            of_type(RBAC + "ClusterRole", "controller-manager"),
+            drop_rules("nodes"),
+            "may not list nodes cluster-wide "
+            '(the field report\'s `nodes is forbidden ... cannot list resource "nodes"`)',
+        ),
+        (
+            of_type(RBAC + "RoleBinding", "secrets"),
+            lambda p: p["subjects"][0].update(name="default"),
+            "may not list secrets in kube-system (the field report's `secrets is forbidden",
+        ),
+        (
+            of_type(RBAC + "RoleBinding", "authentication-reader"),
+            lambda p: p["roleRef"].update(name="missing"),
+            "may not get configmaps extension-apiserver-authentication in kube-system",
+        ),
+    ],
+    ids=["serviceaccounts", "nodes", "secrets", "auth-reader"],
+)
+def test_ccm_rbac_sufficient(
+    rendered: dict[str, list[Captured]], select: Callable[[Captured], bool], edit: Edit, expected: str
+) -> None:
     found = messages("ccm-rbac-sufficient", edit_resources(rendered["dev"], select, edit))
     assert any(f"CCM service account kube-system/cloud-controller-manager {expected}" in m for m in found), found
 
 
 def test_no_wildcard_roles_or_cluster_admin(rendered: dict[str, list[Captured]]) -> None:
-    star = edit_resources(rendered["dev"], of_type(RBAC + "ClusterRole", "aws-controllers"),
-                          lambda p: p["rules"].append({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}))
-    admin = edit_resources(star, of_type(RBAC + "ClusterRoleBinding", "aws-controllers"),
-                           lambda p: p["roleRef"].update(name="cluster-admin"))
+    star = edit_resources(
+        rendered["dev"],
+        of_type(RBAC + "ClusterRole", "aws-controllers"),
+        lambda p: p["rules"].append({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}),
+    )
+    admin = edit_resources(
+        star,
+        of_type(RBAC + "ClusterRoleBinding", "aws-controllers"),
+        lambda p: p["roleRef"].update(name="cluster-admin"),
+    )
     assert messages("rbac-no-wildcard", admin) == [
         "ClusterRole 'system:cloud-controller-manager:aws-controllers' grants every verb on every resource "
         "({'apiGroups': ['*'], 'resources': ['*'], 'verbs': ['*']}): list the verbs and resources the workload needs.",
@@ -263,15 +383,20 @@ def test_no_wildcard_roles_or_cluster_admin(rendered: dict[str, list[Captured]])
 
 
 def test_secrets_readable_only_in_kube_system(rendered: dict[str, list[Captured]]) -> None:
-    cluster_wide = edit_resources(rendered["dev"], of_type(RBAC + "ClusterRole", "aws-controllers"),
-                                  lambda p: p["rules"].append({"apiGroups": [""], "resources": ["secrets"],
-                                                               "verbs": ["list"]}))
+    cluster_wide = edit_resources(
+        rendered["dev"],
+        of_type(RBAC + "ClusterRole", "aws-controllers"),
+        lambda p: p["rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}),
+    )
     assert messages("secrets-readable-only-in-kube-system", cluster_wide) == [
         "ClusterRoleBinding 'system:cloud-controller-manager:aws-controllers' lets ServiceAccount aws-cloud-provider, "
         "ServiceAccount tagging-controller list secrets in every namespace: grant secrets only through a Role and "
         "RoleBinding in kube-system."
     ]
-    moved = edit_resources(rendered["dev"], lambda r: r.type.startswith(RBAC) and r.name.endswith("-secrets"),
-                           lambda p: p["metadata"].update(namespace="default"))
+    moved = edit_resources(
+        rendered["dev"],
+        lambda r: r.type.startswith(RBAC) and r.name.endswith("-secrets"),
+        lambda p: p["metadata"].update(namespace="default"),
+    )
     (found,) = messages("secrets-readable-only-in-kube-system", moved)
     assert "get/list/watch secrets in namespace default" in found

@@ -29,17 +29,26 @@ INSTANCE = "aws:ec2/instance:Instance"
 
 def dev_config_map_cloud_conf(props: dict[str, Any]) -> None:
     props["data"]["cloud.conf"] = props["data"]["cloud.conf"].replace(
-        "NodeIPFamilies = ipv4\nNodeIPFamilies = ipv6\n", "NodeIPFamilies = ipv4,ipv6\n")
+        "NodeIPFamilies = ipv4\nNodeIPFamilies = ipv6\n", "NodeIPFamilies = ipv4,ipv6\n"
+    )
 
 
 def broken_dev(resources: list[Captured]) -> list[Captured]:
     """The field report's mistakes on the rendered dev stack: IMDSv1, one comma-list NodeIPFamilies,
     the CCM image of another minor (1.21 on a 1.22 cluster)."""
-    imdsv1 = edit_resources(resources, lambda r: r.type == INSTANCE and r.name == "dev-workers-0",
-                            lambda p: p["metadataOptions"].update(httpTokens="optional"))
+    imdsv1 = edit_resources(
+        resources,
+        lambda r: r.type == INSTANCE and r.name == "dev-workers-0",
+        lambda p: p["metadataOptions"].update(httpTokens="optional"),
+    )
     comma = edit_resources(imdsv1, lambda r: r.type == "kubernetes:core/v1:ConfigMap", dev_config_map_cloud_conf)
-    return edit_resources(comma, lambda r: r.type == "kubernetes:apps/v1:DaemonSet", lambda p: p["spec"]["template"][
-        "spec"]["containers"][0].update(image="registry.k8s.io/provider-aws/cloud-controller-manager:v1.21.3"))
+    return edit_resources(
+        comma,
+        lambda r: r.type == "kubernetes:apps/v1:DaemonSet",
+        lambda p: p["spec"]["template"]["spec"]["containers"][0].update(
+            image="registry.k8s.io/provider-aws/cloud-controller-manager:v1.21.3"
+        ),
+    )
 
 
 def test_every_policy_has_description_severity_remediation_and_a_kebab_name() -> None:
@@ -63,8 +72,10 @@ def test_shipped_stacks_have_no_violation(render_graph: RenderGraph, stack: str,
 
 def test_a_broken_render_raises_the_matching_violations(render_graph: RenderGraph) -> None:
     report = evaluate(broken_dev(captured_from_graph(render_graph("dev"))), pack_config("dev"), stack="dev")
-    found = {(violation.policy, violation.urn.rsplit("::", 1)[-1] if violation.urn else "") for violation in
-             report.violations}
+    found = {
+        (violation.policy, violation.urn.rsplit("::", 1)[-1] if violation.urn else "")
+        for violation in report.violations
+    }
     assert found == {
         ("imdsv2-required", "dev-workers-0"),
         ("cloud-config-format", "dev-ccm-configmap-kube-system-aws-cloud-config"),
@@ -82,9 +93,15 @@ def test_a_broken_render_raises_the_matching_violations(render_graph: RenderGrap
 
 def test_unknown_values_mean_cannot_tell(render_graph: RenderGraph) -> None:
     instance = next(r for r in captured_from_graph(render_graph("dev")) if r.type == INSTANCE)
-    unknown = dataclasses.replace(instance, inputs={**instance.inputs, "userData": UNKNOWN_STRING_VALUE,
-                                                    "metadataOptions": UNKNOWN_STRING_VALUE,
-                                                    "rootBlockDevice": {"encrypted": UNKNOWN_STRING_VALUE}})
+    unknown = dataclasses.replace(
+        instance,
+        inputs={
+            **instance.inputs,
+            "userData": UNKNOWN_STRING_VALUE,
+            "metadataOptions": UNKNOWN_STRING_VALUE,
+            "rootBlockDevice": {"encrypted": UNKNOWN_STRING_VALUE},
+        },
+    )
     report = evaluate([unknown], {})
     assert report.violations == [] and report.not_evaluable == []
     preview = captured_from_graph(render_graph("k8s-1-35", preview=True))
@@ -106,8 +123,9 @@ def test_render_writes_the_report_and_fails_on_a_mandatory_violation(
     assert render.main(["--stack", "dev", "--out", str(tmp_path), "--policies"]) == 0
     document = json.loads((tmp_path / "dev" / "policy-report.json").read_text())
     assert document["summary"] == {"mandatory": 0, "advisory": 0} and len(document["policies"]) == len(POLICIES)
-    assert document["config"]["api-server-admin-cidrs-only"] == {"allowedAdminCidrs": ["192.0.2.0/24",
-                                                                                      "2001:db8:100::/48"]}
+    assert document["config"]["api-server-admin-cidrs-only"] == {
+        "allowedAdminCidrs": ["192.0.2.0/24", "2001:db8:100::/48"]
+    }
     assert "**0 mandatory**" in (tmp_path / "dev" / "policy-report.md").read_text()
     assert "policy pack k8s-dualstack-aws, stack dev (up): 25 policies" in capsys.readouterr().out
 
@@ -127,8 +145,11 @@ def test_cli_writes_the_stack_config_and_checks_a_render(
 ) -> None:
     assert policy_report.main(["config", "--stack", "k8s-1-21"]) == 0
     config = json.loads(capsys.readouterr().out)
-    assert config["cluster-tag"] == config["one-cluster-security-group-per-instance"] == {
-        "clusterTagKey": "kubernetes.io/cluster/k8s-1-21"}
+    assert (
+        config["cluster-tag"]
+        == config["one-cluster-security-group-per-instance"]
+        == {"clusterTagKey": "kubernetes.io/cluster/k8s-1-21"}
+    )
     resources = render.write_resources(render_graph("k8s-1-21"), tmp_path / "k8s-1-21")[0]
     assert policy_report.main(["check", str(resources)]) == 0
     documents = json.loads(resources.read_text())
@@ -150,8 +171,14 @@ def test_the_pack_entry_point_builds_the_pack_from_its_own_directory() -> None:
         "runpy.run_path('.', run_name='__main__')\n"
         "print('shadowing', any(p.endswith('policies') for p in sys.path))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT / "policies", capture_output=True, text=True,
-                            check=False, env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT / "policies",
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.splitlines()
     assert first.startswith(f"{PACK_NAME} 25 vpc-has-ipv6 ") and "secrets-readable-only-in-kube-system" in first
@@ -161,8 +188,9 @@ def test_the_pack_entry_point_builds_the_pack_from_its_own_directory() -> None:
 def test_the_readme_lists_every_policy_with_its_level() -> None:
     section = (ROOT / "README.md").read_text().split("## Policy pack", 1)[1]
     rows = re.findall(r"^\| `([a-z0-9-]+)` \| (mandatory|advisory)", section, re.MULTILINE)
-    assert rows == [(policy.name, policy.enforcement_level.value if policy.enforcement_level else "")
-                    for policy in POLICIES]
+    assert rows == [
+        (policy.name, policy.enforcement_level.value if policy.enforcement_level else "") for policy in POLICIES
+    ]
 
 
 def test_the_pack_is_self_contained() -> None:
@@ -173,7 +201,8 @@ def test_the_pack_is_self_contained() -> None:
     for path in sorted((ROOT / "policies").glob("*.py")):
         tree = ast.parse(path.read_text())
         modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names} | {
-            node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+            node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+        }
         foreign = {m for m in modules if m.split(".")[0] not in allowed | set(sys.stdlib_module_names)}
         assert foreign == set(), f"{path.name} imports {foreign}"
     pack = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())

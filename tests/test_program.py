@@ -139,8 +139,9 @@ def test_one_cluster_security_group_per_instance(render_graph: RenderGraph, stac
 
 @EVERY_STACK
 def test_api_server_is_open_only_to_nodes_and_admin_cidrs(render_graph: RenderGraph, stack: str) -> None:
-    admin = set(unwrap_secrets(stack_config(stack))["k8s-dualstack-aws:adminCidrs"].strip("[]").replace('"', "")
-                .split(","))
+    admin = set(
+        unwrap_secrets(stack_config(stack))["k8s-dualstack-aws:adminCidrs"].strip("[]").replace('"', "").split(",")
+    )
     for rule in render_graph(stack).by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
         inputs = rule.inputs
         cidr = inputs.get("cidrIpv4") or inputs.get("cidrIpv6")
@@ -152,8 +153,9 @@ def test_api_server_is_open_only_to_nodes_and_admin_cidrs(render_graph: RenderGr
 
 @EVERY_STACK
 @MODES
-def test_user_data_sets_external_cloud_provider_and_carries_no_secret(render_graph: RenderGraph, stack: str,
-                                                                       preview: bool) -> None:
+def test_user_data_sets_external_cloud_provider_and_carries_no_secret(
+    render_graph: RenderGraph, stack: str, preview: bool
+) -> None:
     graph: Graph = render_graph(stack, preview=preview)
     token = unwrap_secrets(graph.one(PARAMETER, f"{cluster_name(stack)}-bootstrap-token").inputs["value"])
     for instance in graph.by_type(INSTANCE):
@@ -189,8 +191,13 @@ def test_private_keys_only_in_secure_string_parameters(render_graph: RenderGraph
     secure = [p for p in graph.by_type(PARAMETER) if p.inputs["type"] == "SecureString"]
     prefix = f"/k8s-dualstack-aws/{cluster_name(stack)}/"
     assert {p.inputs["name"].removeprefix(prefix) for p in secure} == {
-        "pki/ca.key", "pki/front-proxy-ca.key", "pki/front-proxy-client.key", "pki/etcd/ca.key", "pki/sa.key",
-        "bootstrap/token"}
+        "pki/ca.key",
+        "pki/front-proxy-ca.key",
+        "pki/front-proxy-client.key",
+        "pki/etcd/ca.key",
+        "pki/sa.key",
+        "bootstrap/token",
+    }
     assert all(is_secret(p.inputs["value"]) or is_unknown(p.inputs["value"]) for p in secure)
     assert all(p.inputs["name"].startswith(prefix) for p in graph.by_type(PARAMETER))
     for resource in graph.resources:
@@ -217,14 +224,20 @@ def test_front_proxy_client_verifies_against_the_front_proxy_ca(
     ca.write_text(_cert(graph, "tls:index/selfSignedCert:SelfSignedCert", f"{name}-front-proxy-ca"))
     client.write_text(_cert(graph, "tls:index/locallySignedCert:LocallySignedCert", f"{name}-front-proxy-client"))
     cluster_ca.write_text(_cert(graph, "tls:index/selfSignedCert:SelfSignedCert", f"{name}-ca"))
-    verified = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(client)],
-                              capture_output=True, text=True, check=False)
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(ca), str(client)], capture_output=True, text=True, check=False
+    )
     assert verified.returncode == 0 and f"{client}: OK" in verified.stdout, verified.stderr
-    wrong = subprocess.run(["openssl", "verify", "-CAfile", str(cluster_ca), str(client)],
-                           capture_output=True, text=True, check=False)
+    wrong = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(cluster_ca), str(client)], capture_output=True, text=True, check=False
+    )
     assert wrong.returncode != 0, "the front-proxy client must not chain to the cluster CA"
-    text = subprocess.run(["openssl", "x509", "-in", str(client), "-noout", "-subject", "-ext", "extendedKeyUsage"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["openssl", "x509", "-in", str(client), "-noout", "-subject", "-ext", "extendedKeyUsage"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "CN = front-proxy-client" in text and "TLS Web Client Authentication" in text
 
 
@@ -233,8 +246,9 @@ def test_admin_certificate_is_a_system_masters_client(render_graph: RenderGraph,
     graph: Graph = render_graph(stack)
     admin = tmp_path / "admin.crt"
     admin.write_text(_cert(graph, "tls:index/locallySignedCert:LocallySignedCert", f"{cluster_name(stack)}-admin"))
-    subject = subprocess.run(["openssl", "x509", "-in", str(admin), "-noout", "-subject"],
-                             capture_output=True, text=True, check=True).stdout
+    subject = subprocess.run(
+        ["openssl", "x509", "-in", str(admin), "-noout", "-subject"], capture_output=True, text=True, check=True
+    ).stdout
     assert "O = system:masters" in subject and "CN = kubernetes-admin" in subject
 
 
@@ -254,8 +268,9 @@ def test_every_resource_belongs_to_a_component(render_graph: RenderGraph, stack:
     [({"kubernetesVersion": "1.99"}, "kubernetesVersion"), ({"vpcIpv4Cidr": "10.0.0.0/33"}, "vpcIpv4Cidr")],
 )
 @MODES
-def test_bad_config_fails_before_any_resource(render_graph: RenderGraph, override: dict[str, str], key: str,
-                                              preview: bool) -> None:
+def test_bad_config_fails_before_any_resource(
+    render_graph: RenderGraph, override: dict[str, str], key: str, preview: bool
+) -> None:
     with pytest.raises(ConfigError) as caught:
         render_graph("dev", preview=preview, overrides=override)
     assert f"k8s-dualstack-aws:{key}" in str(caught.value)
@@ -272,8 +287,9 @@ def test_worker_count_and_private_subnets(render_graph: RenderGraph) -> None:
     assert all(set(w.property_dependencies["subnetId"]) <= private for w in workers)
     assert len({w.inputs["subnetId"] for w in workers}) == 2, "workers spread over both zones"
     routes = graph.by_type(ROUTE)
-    assert any(r.inputs.get("egressOnlyGatewayId") and r.inputs.get("destinationIpv6CidrBlock") == "::/0"
-               for r in routes)
+    assert any(
+        r.inputs.get("egressOnlyGatewayId") and r.inputs.get("destinationIpv6CidrBlock") == "::/0" for r in routes
+    )
     assert any(r.inputs.get("natGatewayId") for r in routes)
 
 
@@ -287,8 +303,9 @@ def test_control_plane_has_fixed_addresses_named_in_its_certificate(render_graph
     node: ResourceRecord = graph.one(INSTANCE, "dev-control-plane-node")
     assert node.inputs["privateIp"] == "10.0.0.10"
     (ipv6,) = node.inputs["ipv6Addresses"]
-    assert ipaddress.IPv6Address(ipv6) in ipaddress.IPv6Network(graph.one(SUBNET, "dev-public-us-east-1a")
-                                                                 .inputs["ipv6CidrBlock"])
+    assert ipaddress.IPv6Address(ipv6) in ipaddress.IPv6Network(
+        graph.one(SUBNET, "dev-public-us-east-1a").inputs["ipv6CidrBlock"]
+    )
     assert node.delete_before_replace
     assert ipv6 in node.inputs["userData"] and "10.0.0.10" in node.inputs["userData"]
     public_ip = graph.one("aws:ec2/eip:Eip", "dev-control-plane-api").state["publicIp"]

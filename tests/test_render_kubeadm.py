@@ -67,9 +67,7 @@ def test_every_kubeadm_document_uses_the_release_api(release: Release) -> None:
     assert init["KubeletConfiguration"] == join["KubeletConfiguration"]
 
 
-@pytest.mark.parametrize(
-    ("minor", "form"), [("1.30", dict), ("1.31", list), ("1.22", dict), ("1.21", dict)], ids=str
-)
+@pytest.mark.parametrize(("minor", "form"), [("1.30", dict), ("1.31", list), ("1.22", dict), ("1.21", dict)], ids=str)
 def test_extra_args_are_lists_from_v1beta4_and_maps_before(minor: str, form: type) -> None:
     release = release_for(minor)
     cluster_config = init_docs(release)["ClusterConfiguration"]
@@ -95,11 +93,15 @@ def test_pod_and_service_subnets_list_the_primary_family_first(
 ) -> None:
     networking = init_docs(release, families)["ClusterConfiguration"]["networking"]
     if families == V4_FIRST:
-        assert networking == {"podSubnet": "10.244.0.0/16,fd00:10:244::/48",
-                              "serviceSubnet": "10.96.0.0/16,fd00:10:96::/112"}
+        assert networking == {
+            "podSubnet": "10.244.0.0/16,fd00:10:244::/48",
+            "serviceSubnet": "10.96.0.0/16,fd00:10:96::/112",
+        }
     else:
-        assert networking == {"podSubnet": "fd00:10:244::/48,10.244.0.0/16",
-                              "serviceSubnet": "fd00:10:96::/112,10.96.0.0/16"}
+        assert networking == {
+            "podSubnet": "fd00:10:244::/48,10.244.0.0/16",
+            "serviceSubnet": "fd00:10:96::/112,10.96.0.0/16",
+        }
 
 
 @rows
@@ -273,13 +275,13 @@ def test_kubeconfig_rejects_a_server_that_is_not_an_https_url(server: str) -> No
 
 SNAPSHOTS = {
     "init-1.21-ipv4-first.yaml": lambda: render_init_configuration(make_cluster(release_for("1.21")), SANS),
-    "join-1.22-ipv6-first.yaml": lambda: render_join_configuration(make_cluster(release_for("1.22"), V6_FIRST),
-                                                                   CA_HASH),
+    "join-1.22-ipv6-first.yaml": lambda: render_join_configuration(
+        make_cluster(release_for("1.22"), V6_FIRST), CA_HASH
+    ),
     "init-1.35-ipv4-first.yaml": lambda: render_init_configuration(make_cluster(release_for("1.35")), SANS),
     "join-1.35-ipv4-first.yaml": lambda: render_join_configuration(make_cluster(release_for("1.35")), CA_HASH),
     "user-data-control-plane-1.35-amd64.yaml": lambda: user_data("control-plane", release_for("1.35")),
-    "user-data-worker-1.22-arm64.yaml": lambda: user_data("worker", release_for("1.22"), V6_FIRST,
-                                                          Architecture.ARM64),
+    "user-data-worker-1.22-arm64.yaml": lambda: user_data("worker", release_for("1.22"), V6_FIRST, Architecture.ARM64),
 }
 
 
@@ -291,5 +293,3 @@ def test_rendering_matches_reviewed_snapshot(name: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(rendered)
     assert rendered == path.read_text(), f"{name} changed; review it and refresh with UPDATE_GOLDEN=1"
-
-

@@ -58,8 +58,16 @@ def test_user_data_is_cloud_config_without_secrets(role: str, release: Release) 
     assert "PRIVATE KEY" not in text
     assert TOKEN_SHAPE.search(text) is None
     config = yaml.safe_load(text)
-    assert {"containerd", "conntrack", "socat", "ethtool", "curl", "ca-certificates", "python3-boto3",
-            "gettext-base"} <= set(config["packages"])
+    assert {
+        "containerd",
+        "conntrack",
+        "socat",
+        "ethtool",
+        "curl",
+        "ca-certificates",
+        "python3-boto3",
+        "gettext-base",
+    } <= set(config["packages"])
     assert config["runcmd"] == [["bash", "/usr/local/lib/k8s-bootstrap/bootstrap.sh"]]
     assert text == user_data(role, release)
 
@@ -91,8 +99,11 @@ def test_control_plane_fetches_every_pki_file_and_the_token_then_runs_init(relea
     files = written(user_data("control-plane", release))
     manifest = json.loads(files["/etc/k8s-bootstrap/ssm-parameters.json"]["content"])
     expected = [
-        {"parameter": f"{PREFIX}/pki/{f.relative_path}", "path": f"/etc/kubernetes/pki/{f.relative_path}",
-         "mode": "0600" if f.secret else "0644"}
+        {
+            "parameter": f"{PREFIX}/pki/{f.relative_path}",
+            "path": f"/etc/kubernetes/pki/{f.relative_path}",
+            "mode": "0600" if f.secret else "0644",
+        }
         for f in CONTROL_PLANE_FILES
     ] + [{"parameter": f"{PREFIX}/bootstrap/token", "path": "/etc/k8s-bootstrap/bootstrap-token", "mode": "0600"}]
     assert manifest == expected
@@ -127,9 +138,7 @@ def test_worker_fetches_only_the_token_and_retries_join(release: Release) -> Non
 def test_units_and_kernel_settings_match_kubeadm_packaging(release: Release) -> None:
     files = written(user_data("worker", release))
     assert files["/etc/modules-load.d/kubernetes.conf"]["content"].split() == ["overlay", "br_netfilter"]
-    sysctls = dict(
-        line.split(" = ") for line in files["/etc/sysctl.d/99-kubernetes.conf"]["content"].splitlines()
-    )
+    sysctls = dict(line.split(" = ") for line in files["/etc/sysctl.d/99-kubernetes.conf"]["content"].splitlines())
     assert sysctls == {
         "net.ipv4.ip_forward": "1",
         "net.ipv6.conf.all.forwarding": "1",
@@ -184,14 +193,13 @@ def test_cloud_init_schema_accepts_user_data(tmp_path: Path, role: str, release:
         pytest.skip("cloud-init not installed")
     path = tmp_path / "user-data"
     path.write_text(user_data(role, release, V6_FIRST, Architecture.ARM64))
-    result = subprocess.run([cloud_init, "schema", "--config-file", str(path)], check=False, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [cloud_init, "schema", "--config-file", str(path)], check=False, capture_output=True, text=True
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "Valid cloud-config" in output
     assert "deprecat" not in output.lower(), output
-
-
 
 
 def test_control_plane_waits_for_its_elastic_ip_before_any_download(tmp_path: Path) -> None:
@@ -211,8 +219,14 @@ def test_control_plane_waits_for_its_elastic_ip_before_any_download(tmp_path: Pa
     )
     stub.chmod(0o755)
     script = wait_for_public_ipv4_command("198.51.100.7", tries=10, interval_seconds=0)[-1]
-    done = subprocess.run(["bash", "-c", script], env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
-                          capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0
     assert calls.read_text().count("public-ipv4") == 3, "stops polling once the Elastic IP is there"
     assert "X-aws-ec2-metadata-token: token" in calls.read_text()
@@ -223,6 +237,12 @@ def test_the_elastic_ip_wait_is_bounded_and_never_fails_the_boot(tmp_path: Path)
     stub.write_text("#!/bin/bash\necho 3.3.3.3\n")
     stub.chmod(0o755)
     script = wait_for_public_ipv4_command("198.51.100.7", tries=3, interval_seconds=0)[-1]
-    done = subprocess.run(["bash", "-c", script], env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
-                          capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0

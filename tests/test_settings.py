@@ -83,10 +83,18 @@ def test_overlapping_cidrs_are_refused(key: str, value: str, other: str) -> None
     assert any(other in message and "overlap" in message for message in problems.values())
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("availabilityZoneCount", "1"), ("availabilityZoneCount", "7"), ("workerCount", "-1"),
-    ("workerCount", "100000"), ("workerCount", "two"), ("workerCount", "true"), ("rootVolumeSizeGib", "5"),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("availabilityZoneCount", "1"),
+        ("availabilityZoneCount", "7"),
+        ("workerCount", "-1"),
+        ("workerCount", "100000"),
+        ("workerCount", "two"),
+        ("workerCount", "true"),
+        ("rootVolumeSizeGib", "5"),
+    ],
+)
 def test_numbers_out_of_range(key: str, value: str) -> None:
     assert "integer from" in problems_of(**{key: value})[key]
 
@@ -107,8 +115,7 @@ def test_unknown_ip_family() -> None:
 
 def test_ipv6_primary_needs_node_ip_families() -> None:
     assert "NodeIPFamilies" in problems_of(kubernetesVersion="1.21", primaryIpFamily="ipv6")["primaryIpFamily"]
-    assert settings_with(kubernetesVersion="1.22", primaryIpFamily="ipv6").ip_families == (
-        IpFamily.IPV6, IpFamily.IPV4)
+    assert settings_with(kubernetesVersion="1.22", primaryIpFamily="ipv6").ip_families == (IpFamily.IPV6, IpFamily.IPV4)
 
 
 def test_instance_type_must_match_the_ami_architecture() -> None:
@@ -119,11 +126,21 @@ def test_instance_type_must_match_the_ami_architecture() -> None:
     assert ok.architecture is Architecture.ARM64
 
 
-@pytest.mark.parametrize(("instance_type", "arch"), [
-    ("t3.medium", Architecture.AMD64), ("t4g.medium", Architecture.ARM64), ("m7gd.large", Architecture.ARM64),
-    ("c7gn.xlarge", Architecture.ARM64), ("a1.large", Architecture.ARM64), ("g4dn.xlarge", Architecture.AMD64),
-    ("m7i-flex.large", Architecture.AMD64), ("g5g.xlarge", Architecture.ARM64), ("t3", None), ("T3.large", None),
-])
+@pytest.mark.parametrize(
+    ("instance_type", "arch"),
+    [
+        ("t3.medium", Architecture.AMD64),
+        ("t4g.medium", Architecture.ARM64),
+        ("m7gd.large", Architecture.ARM64),
+        ("c7gn.xlarge", Architecture.ARM64),
+        ("a1.large", Architecture.ARM64),
+        ("g4dn.xlarge", Architecture.AMD64),
+        ("m7i-flex.large", Architecture.AMD64),
+        ("g5g.xlarge", Architecture.ARM64),
+        ("t3", None),
+        ("T3.large", None),
+    ],
+)
 def test_instance_architecture(instance_type: str, arch: Architecture | None) -> None:
     assert instance_architecture(instance_type) is arch
 
@@ -135,10 +152,12 @@ def test_nat_gateway_and_private_subnets_go_together() -> None:
 
 
 def test_zones_must_belong_to_the_region_and_fit_the_vpc() -> None:
-    assert "zone of region us-east-1" in problems_of(availabilityZones='["eu-west-1a", "us-east-1b"]')[
-        "availabilityZones"]
-    assert "subnetIpv4PrefixLength" in problems_of(vpcIpv4Cidr="10.0.0.0/24", subnetIpv4PrefixLength="25",
-                                                   availabilityZoneCount="3")
+    assert (
+        "zone of region us-east-1" in problems_of(availabilityZones='["eu-west-1a", "us-east-1b"]')["availabilityZones"]
+    )
+    assert "subnetIpv4PrefixLength" in problems_of(
+        vpcIpv4Cidr="10.0.0.0/24", subnetIpv4PrefixLength="25", availabilityZoneCount="3"
+    )
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -23,13 +23,17 @@ WORKLOAD_KINDS = ("DaemonSet", "Deployment", "StatefulSet", "Job", "CronJob", "P
 
 def _manifests(render_graph: RenderGraph, stack: str) -> list[dict[str, Any]]:
     records = render_graph(stack).resources
-    return [manifest_of(r) for r in records if r.custom and r.type.startswith(KUBERNETES_PREFIX)
-            and r.type != HELM_RELEASE]
+    return [
+        manifest_of(r) for r in records if r.custom and r.type.startswith(KUBERNETES_PREFIX) and r.type != HELM_RELEASE
+    ]
 
 
 def _pod_specs(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {f"{m['kind']}/{m['metadata']['name']}": m["spec"]["template"]["spec"]
-            for m in manifests if m["kind"] in WORKLOAD_KINDS and m["kind"] != "Pod"}
+    return {
+        f"{m['kind']}/{m['metadata']['name']}": m["spec"]["template"]["spec"]
+        for m in manifests
+        if m["kind"] in WORKLOAD_KINDS and m["kind"] != "Pod"
+    }
 
 
 def test_every_skipped_check_has_a_one_line_reason() -> None:

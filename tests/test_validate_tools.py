@@ -39,9 +39,11 @@ def _copy(render: Path, tmp_path: Path) -> Path:
 
 
 def test_cloud_init_output_is_split_into_errors_and_deprecations() -> None:
-    output = ("Cloud config schema deprecations: apt_update: DEPRECATED: Dropped after April 2027., "
-              "users.0.sudo: DEPRECATED: use null\nError:\nCloud config schema errors: packages: 5 is not of "
-              "type 'array', write_files.0: 'path' is a required property\n")
+    output = (
+        "Cloud config schema deprecations: apt_update: DEPRECATED: Dropped after April 2027., "
+        "users.0.sudo: DEPRECATED: use null\nError:\nCloud config schema errors: packages: 5 is not of "
+        "type 'array', write_files.0: 'path' is a required property\n"
+    )
     assert cloudinit.problems(output) == [
         "deprecation: apt_update: DEPRECATED: Dropped after April 2027.",
         "deprecation: users.0.sudo: DEPRECATED: use null",
@@ -67,7 +69,7 @@ def test_shellcheck_reports_warnings_in_a_written_script(dev_render: Path, tmp_p
     user_data = sorted((broken / "userdata").glob("*.yaml"))[0]
     document = yaml.safe_load(user_data.read_text())
     script = next(f for f in document["write_files"] if f["path"].endswith(".sh"))
-    script["content"] = script["content"].replace("umask 022\n", "umask 022\nlog \"$work_dir_typo\"\n")
+    script["content"] = script["content"].replace("umask 022\n", 'umask 022\nlog "$work_dir_typo"\n')
     user_data.write_text("#cloud-config\n" + yaml.safe_dump(document))
     codes = {f.message.split()[0] for f in shellcheck.check("dev", broken).findings}
     assert "SC2154" in codes, codes  # referenced but never assigned
@@ -77,8 +79,11 @@ def test_cloud_init_reports_a_wrong_type_and_a_deprecated_key(dev_render: Path, 
     _needs("cloud-init")
     broken = _copy(dev_render, tmp_path)
     user_data = sorted((broken / "userdata").glob("*.yaml"))[0]
-    user_data.write_text(user_data.read_text().replace("package_update: true", "apt_update: true\npackages: 5", 1)
-                         .replace("packages:\n- ca-certificates", "other:\n- ca-certificates", 1))
+    user_data.write_text(
+        user_data.read_text()
+        .replace("package_update: true", "apt_update: true\npackages: 5", 1)
+        .replace("packages:\n- ca-certificates", "other:\n- ca-certificates", 1)
+    )
     messages = [f.message for f in cloudinit.check("dev", broken).findings]
     assert any(m.startswith("error: packages") for m in messages), messages
     assert any(m.startswith("deprecation: apt_update") for m in messages), messages
@@ -103,8 +108,9 @@ def test_yamllint_reports_a_bad_manifest(dev_render: Path, tmp_path: Path) -> No
     broken = _copy(dev_render, tmp_path)
     (broken / "manifests" / "configmap-x.yaml").write_text("a: 1\na: 2\nb:   [1,2]\n")
     messages = [f.message for f in yamllint.check("dev", broken).findings]
-    assert any("duplication of key" in m for m in messages) and any("commas" in m or "brackets" in m
-                                                                     for m in messages), messages
+    assert any("duplication of key" in m for m in messages) and any(
+        "commas" in m or "brackets" in m for m in messages
+    ), messages
 
 
 def test_checkov_reports_a_privileged_pod(dev_render: Path, tmp_path: Path) -> None:
@@ -113,7 +119,8 @@ def test_checkov_reports_a_privileged_pod(dev_render: Path, tmp_path: Path) -> N
     (broken / "manifests").mkdir(parents=True)
     (broken / "manifests" / "pod-default-bad.yaml").write_text(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\n  namespace: default\nspec:\n  containers:\n"
-        "  - name: bad\n    image: busybox:1.36\n    securityContext:\n      privileged: true\n")
+        "  - name: bad\n    image: busybox:1.36\n    securityContext:\n      privileged: true\n"
+    )
     result = checkov.check("dev", broken)
     assert result.error is None, result.error
     assert any(f.message.startswith("CKV_K8S_16 ") for f in result.findings), result.findings

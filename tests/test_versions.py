@@ -27,14 +27,37 @@ FACTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ccm-fact
 
 # images.yaml: the newest promoted CCM tag of each minor.
 NEWEST_PROMOTED = {
-    "1.21": "v1.21.3", "1.22": "v1.22.8", "1.23": "v1.23.20", "1.24": "v1.24.19", "1.25": "v1.25.15",
-    "1.26": "v1.26.14", "1.27": "v1.27.10", "1.28": "v1.28.11", "1.29": "v1.29.10", "1.30": "v1.30.10",
-    "1.31": "v1.31.9", "1.32": "v1.32.8", "1.33": "v1.33.4", "1.34": "v1.34.3", "1.35": "v1.35.2",
+    "1.21": "v1.21.3",
+    "1.22": "v1.22.8",
+    "1.23": "v1.23.20",
+    "1.24": "v1.24.19",
+    "1.25": "v1.25.15",
+    "1.26": "v1.26.14",
+    "1.27": "v1.27.10",
+    "1.28": "v1.28.11",
+    "1.29": "v1.29.10",
+    "1.30": "v1.30.10",
+    "1.31": "v1.31.9",
+    "1.32": "v1.32.8",
+    "1.33": "v1.33.4",
+    "1.34": "v1.34.3",
+    "1.35": "v1.35.2",
 }
 # Newest Kubernetes patch releases per kubernetes/website eol.yaml and release notes.
 KNOWN_PATCHES = {
-    "1.21": 14, "1.22": 17, "1.23": 17, "1.24": 17, "1.25": 16, "1.26": 15, "1.27": 16, "1.28": 15,
-    "1.29": 15, "1.30": 14, "1.31": 14, "1.32": 13, "1.33": 13,
+    "1.21": 14,
+    "1.22": 17,
+    "1.23": 17,
+    "1.24": 17,
+    "1.25": 16,
+    "1.26": 15,
+    "1.27": 16,
+    "1.28": 15,
+    "1.29": 15,
+    "1.30": 14,
+    "1.31": 14,
+    "1.32": 13,
+    "1.33": 13,
 }
 
 rows = pytest.mark.parametrize("release", RELEASES, ids=[r.minor for r in RELEASES])
@@ -76,8 +99,10 @@ def test_kubernetes_patch_is_a_released_one(release: Release) -> None:
 @rows
 def test_kubeadm_api_follows_the_kubeadm_support_window(release: Release) -> None:
     expected = (
-        KubeadmApi.V1BETA2 if release.version < Version(1, 22)
-        else KubeadmApi.V1BETA3 if release.version < Version(1, 31)
+        KubeadmApi.V1BETA2
+        if release.version < Version(1, 22)
+        else KubeadmApi.V1BETA3
+        if release.version < Version(1, 31)
         else KubeadmApi.V1BETA4
     )
     assert release.kubeadm_api is expected

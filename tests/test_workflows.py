@@ -28,8 +28,9 @@ def actionlint() -> Path:
 
 def run_actionlint(actionlint: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     files = sorted(str(path) for path in (cwd / ".github" / "workflows").glob("*.yml"))
-    return subprocess.run([str(actionlint), "-no-color", *files], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [str(actionlint), "-no-color", *files], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def load(name: str) -> dict[str, Any]:
@@ -92,9 +93,14 @@ def test_each_stack_runs_the_pulumi_action_with_the_pack_after_installing_python
     assert "policies/venv/bin/pip install --quiet -r policies/requirements.txt" in steps[install]["run"]
     assert "-m tools.policy_report config" in steps[config]["run"]
     assert steps[pulumi]["with"] | {"stack-name": None} == {
-        "command": "${{ inputs.command }}", "stack-name": None, "work-dir": ".", "policyPacks": "policies",
-        "policyPackConfigs": "build/policy-config.json", "comment-on-pr": "${{ inputs.command == 'preview' }}",
-        "github-token": "${{ secrets.GITHUB_TOKEN }}", "diff": True,
+        "command": "${{ inputs.command }}",
+        "stack-name": None,
+        "work-dir": ".",
+        "policyPacks": "policies",
+        "policyPackConfigs": "build/policy-config.json",
+        "comment-on-pr": "${{ inputs.command == 'preview' }}",
+        "github-token": "${{ secrets.GITHUB_TOKEN }}",
+        "diff": True,
     }
     assert "matrix.stack" in steps[pulumi]["with"]["stack-name"]
     assert workflow["jobs"]["offline"]["steps"][2]["run"] == "make render-all"
@@ -104,6 +110,11 @@ def test_each_stack_runs_the_pulumi_action_with_the_pack_after_installing_python
 def test_the_matrix_is_every_stack_file(tmp_path: Path) -> None:
     (step,) = load("pulumi-stacks.yml")["jobs"]["stacks"]["steps"][1:]
     output = tmp_path / "output"
-    subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"]], cwd=ROOT, check=True, timeout=30,
-                   env={**os.environ, "GITHUB_OUTPUT": str(output)})
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", step["run"]],
+        cwd=ROOT,
+        check=True,
+        timeout=30,
+        env={**os.environ, "GITHUB_OUTPUT": str(output)},
+    )
     assert output.read_text() == "stacks=" + "[" + ",".join(f'"{stack}"' for stack in sorted(STACKS)) + "]\n"

@@ -76,11 +76,17 @@ class ReplayResult(ReplayState):
 
     def id(self, name: str, type_token: str | None = None) -> str:
         """The API id of the resource with this logical name (and type, where names repeat)."""
-        matches = [urn for urn, logical in self.names.items() if logical == name and urn in self.ids
-                   and (type_token is None or urn.rsplit("::", 2)[-2].endswith(type_token))]
+        matches = [
+            urn
+            for urn, logical in self.names.items()
+            if logical == name
+            and urn in self.ids
+            and (type_token is None or urn.rsplit("::", 2)[-2].endswith(type_token))
+        ]
         if len(matches) != 1:
-            raise KeyError(f"{len(matches)} replayed resources named {name!r}" + (f" of type {type_token}"
-                                                                                 if type_token else ""))
+            raise KeyError(
+                f"{len(matches)} replayed resources named {name!r}" + (f" of type {type_token}" if type_token else "")
+            )
         return self.ids[matches[0]]
 
     def report(self) -> str:
@@ -94,28 +100,45 @@ def planned_resources(source: Source) -> list[PlannedResource]:
     """The custom resources of a graph or of a render's `resources.json` (path or parsed list)."""
     if isinstance(source, Graph):
         return [
-            PlannedResource(record.urn, record.type, record.name, jsonable(record.inputs), record.dependencies,
-                            dict(record.property_dependencies))
-            for record in source.resources if record.custom
+            PlannedResource(
+                record.urn,
+                record.type,
+                record.name,
+                jsonable(record.inputs),
+                record.dependencies,
+                dict(record.property_dependencies),
+            )
+            for record in source.resources
+            if record.custom
         ]
     documents = json.loads(source.read_text(encoding="utf-8")) if isinstance(source, Path) else source
     return [
-        PlannedResource(doc["urn"], doc["type"], doc["name"], doc["inputs"], tuple(doc["dependencies"]),
-                        {key: tuple(urns) for key, urns in doc["propertyDependencies"].items()})
-        for doc in documents if doc.get("custom", True)
+        PlannedResource(
+            doc["urn"],
+            doc["type"],
+            doc["name"],
+            doc["inputs"],
+            tuple(doc["dependencies"]),
+            {key: tuple(urns) for key, urns in doc["propertyDependencies"].items()},
+        )
+        for doc in documents
+        if doc.get("custom", True)
     ]
 
 
 def replay_order(resources: Sequence[PlannedResource], include_instances: bool = True) -> list[PlannedResource]:
     """The AWS resources to create, each after everything it depends on (ties: HANDLERS order, name)."""
-    chosen = {r.urn: r for r in resources
-              if r.type.startswith("aws:") and (include_instances or r.type not in INSTANCE_TYPES)}
+    chosen = {
+        r.urn: r for r in resources if r.type.startswith("aws:") and (include_instances or r.type not in INSTANCE_TYPES)
+    }
     rank = {type_token: index for index, type_token in enumerate(HANDLERS)}
     waiting = {urn: {edge for edge in r.edges if edge in chosen} for urn, r in chosen.items()}
     order: list[PlannedResource] = []
     while waiting:
-        ready = sorted((chosen[urn] for urn, edges in waiting.items() if not edges),
-                       key=lambda r: (rank.get(r.type, len(rank)), r.type, r.name))
+        ready = sorted(
+            (chosen[urn] for urn, edges in waiting.items() if not edges),
+            key=lambda r: (rank.get(r.type, len(rank)), r.type, r.name),
+        )
         if not ready:
             raise ValueError(f"dependency cycle among {sorted(waiting)}")
         for resource in ready:
@@ -166,8 +189,13 @@ def replay(
     for resource in order:
         blocked = sorted(result.names[edge] for edge in resource.edges if edge in failed)
         handler = HANDLERS.get(resource.type)
-        problem = (f"not attempted: depends on {blocked}" if blocked
-                   else None if handler else f"no replay for type {resource.type}")
+        problem = (
+            f"not attempted: depends on {blocked}"
+            if blocked
+            else None
+            if handler
+            else f"no replay for type {resource.type}"
+        )
         if problem or handler is None:
             failed.add(resource.urn)
             result.calls.append(Call(resource.urn, resource.name, "-", problem))

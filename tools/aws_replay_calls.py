@@ -111,8 +111,11 @@ class ApiReplay:
 
     def refs(self, resource: PlannedResource, key: str, type_token: str | None = None) -> list[str]:
         """The API ids of the replayed resources that input `key` was computed from."""
-        return [self.result.ids[urn] for urn in resource.property_dependencies.get(key, ())
-                if urn in self.result.ids and (type_token is None or self.types[urn] == type_token)]
+        return [
+            self.result.ids[urn]
+            for urn in resource.property_dependencies.get(key, ())
+            if urn in self.result.ids and (type_token is None or self.types[urn] == type_token)
+        ]
 
     def ref(self, resource: PlannedResource, key: str, type_token: str | None = None) -> str:
         found = self.refs(resource, key, type_token)
@@ -125,8 +128,11 @@ class ApiReplay:
     def vpc_block(self, resource: PlannedResource, key: str) -> str | None:
         """The real /56 when input `key` came from a VPC's IPv6 block, else None."""
         sources = resource.property_dependencies.get(key, ())
-        blocks = [self.result.vpc_ipv6_cidrs[self.result.names[urn]] for urn in sources
-                  if self.types.get(urn) == "aws:ec2/vpc:Vpc"]
+        blocks = [
+            self.result.vpc_ipv6_cidrs[self.result.names[urn]]
+            for urn in sources
+            if self.types.get(urn) == "aws:ec2/vpc:Vpc"
+        ]
         return blocks[0] if blocks else None
 
     def done(self, resource: PlannedResource, api_id: str) -> None:
@@ -136,9 +142,14 @@ class ApiReplay:
 
     def vpc(self, r: PlannedResource) -> None:
         i = r.inputs
-        vpc = self.call(r, "ec2", "create_vpc", CidrBlock=i["cidrBlock"],
-                        AmazonProvidedIpv6CidrBlock=bool(i.get("assignGeneratedIpv6CidrBlock")),
-                        **_tag_spec("vpc", i))["Vpc"]
+        vpc = self.call(
+            r,
+            "ec2",
+            "create_vpc",
+            CidrBlock=i["cidrBlock"],
+            AmazonProvidedIpv6CidrBlock=bool(i.get("assignGeneratedIpv6CidrBlock")),
+            **_tag_spec("vpc", i),
+        )["Vpc"]
         for attribute, key in (("EnableDnsSupport", "enableDnsSupport"), ("EnableDnsHostnames", "enableDnsHostnames")):
             if key in i:  # one attribute per call, as the API demands
                 self.call(r, "ec2", "modify_vpc_attribute", VpcId=vpc["VpcId"], **{attribute: {"Value": bool(i[key])}})
@@ -149,24 +160,40 @@ class ApiReplay:
 
     def subnet(self, r: PlannedResource) -> None:
         i = r.inputs
-        params: dict[str, Any] = {"VpcId": self.ref(r, "vpcId"), "CidrBlock": i["cidrBlock"],
-                                  "AvailabilityZone": i["availabilityZone"], **_tag_spec("subnet", i)}
+        params: dict[str, Any] = {
+            "VpcId": self.ref(r, "vpcId"),
+            "CidrBlock": i["cidrBlock"],
+            "AvailabilityZone": i["availabilityZone"],
+            **_tag_spec("subnet", i),
+        }
         if i.get("ipv6CidrBlock"):
             block, planned = self.vpc_block(r, "ipv6CidrBlock"), i["ipv6CidrBlock"]
             params["Ipv6CidrBlock"] = ipv6_subnet(block, ipv6_index(planned)) if block else planned
         subnet = self.call(r, "ec2", "create_subnet", **params)["Subnet"]
-        attributes = {"assignIpv6AddressOnCreation": "AssignIpv6AddressOnCreation",
-                      "mapPublicIpOnLaunch": "MapPublicIpOnLaunch",
-                      "enableResourceNameDnsARecordOnLaunch": "EnableResourceNameDnsARecordOnLaunch",
-                      "enableResourceNameDnsAaaaRecordOnLaunch": "EnableResourceNameDnsAAAARecordOnLaunch",
-                      "enableDns64": "EnableDns64"}
+        attributes = {
+            "assignIpv6AddressOnCreation": "AssignIpv6AddressOnCreation",
+            "mapPublicIpOnLaunch": "MapPublicIpOnLaunch",
+            "enableResourceNameDnsARecordOnLaunch": "EnableResourceNameDnsARecordOnLaunch",
+            "enableResourceNameDnsAaaaRecordOnLaunch": "EnableResourceNameDnsAAAARecordOnLaunch",
+            "enableDns64": "EnableDns64",
+        }
         for key, attribute in attributes.items():
             if key in i:
-                self.call(r, "ec2", "modify_subnet_attribute", SubnetId=subnet["SubnetId"],
-                          **{attribute: {"Value": bool(i[key])}})
+                self.call(
+                    r,
+                    "ec2",
+                    "modify_subnet_attribute",
+                    SubnetId=subnet["SubnetId"],
+                    **{attribute: {"Value": bool(i[key])}},
+                )
         if "privateDnsHostnameTypeOnLaunch" in i:
-            self.call(r, "ec2", "modify_subnet_attribute", SubnetId=subnet["SubnetId"],
-                      PrivateDnsHostnameTypeOnLaunch=i["privateDnsHostnameTypeOnLaunch"])
+            self.call(
+                r,
+                "ec2",
+                "modify_subnet_attribute",
+                SubnetId=subnet["SubnetId"],
+                PrivateDnsHostnameTypeOnLaunch=i["privateDnsHostnameTypeOnLaunch"],
+            )
         if "Ipv6CidrBlock" in params:
             self.result.subnet_ipv6_cidrs[r.name] = params["Ipv6CidrBlock"]
         self.done(r, subnet["SubnetId"])
@@ -178,28 +205,46 @@ class ApiReplay:
         self.done(r, gateway_id)
 
     def egress_only_gateway(self, r: PlannedResource) -> None:
-        gateway = self.call(r, "ec2", "create_egress_only_internet_gateway", VpcId=self.ref(r, "vpcId"),
-                            **_tag_spec("egress-only-internet-gateway", r.inputs))
+        gateway = self.call(
+            r,
+            "ec2",
+            "create_egress_only_internet_gateway",
+            VpcId=self.ref(r, "vpcId"),
+            **_tag_spec("egress-only-internet-gateway", r.inputs),
+        )
         self.done(r, gateway["EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"])
 
     def eip(self, r: PlannedResource) -> None:
-        address = self.call(r, "ec2", "allocate_address", Domain=r.inputs.get("domain", "vpc"),
-                            **_tag_spec("elastic-ip", r.inputs))
+        address = self.call(
+            r, "ec2", "allocate_address", Domain=r.inputs.get("domain", "vpc"), **_tag_spec("elastic-ip", r.inputs)
+        )
         self.done(r, address["AllocationId"])
 
     def nat_gateway(self, r: PlannedResource) -> None:
-        nat = self.call(r, "ec2", "create_nat_gateway", AllocationId=self.ref(r, "allocationId"),
-                        SubnetId=self.ref(r, "subnetId"), **_tag_spec("natgateway", r.inputs))
+        nat = self.call(
+            r,
+            "ec2",
+            "create_nat_gateway",
+            AllocationId=self.ref(r, "allocationId"),
+            SubnetId=self.ref(r, "subnetId"),
+            **_tag_spec("natgateway", r.inputs),
+        )
         self.done(r, nat["NatGateway"]["NatGatewayId"])
 
     def route_table(self, r: PlannedResource) -> None:
-        table = self.call(r, "ec2", "create_route_table", VpcId=self.ref(r, "vpcId"),
-                          **_tag_spec("route-table", r.inputs))
+        table = self.call(
+            r, "ec2", "create_route_table", VpcId=self.ref(r, "vpcId"), **_tag_spec("route-table", r.inputs)
+        )
         self.done(r, table["RouteTable"]["RouteTableId"])
 
     def route_table_association(self, r: PlannedResource) -> None:
-        association = self.call(r, "ec2", "associate_route_table", RouteTableId=self.ref(r, "routeTableId"),
-                                SubnetId=self.ref(r, "subnetId"))
+        association = self.call(
+            r,
+            "ec2",
+            "associate_route_table",
+            RouteTableId=self.ref(r, "routeTableId"),
+            SubnetId=self.ref(r, "subnetId"),
+        )
         self.done(r, association["AssociationId"])
 
     def route(self, r: PlannedResource) -> None:
@@ -210,23 +255,37 @@ class ApiReplay:
             params["DestinationCidrBlock"] = i["destinationCidrBlock"]
         if "destinationIpv6CidrBlock" in i:
             params["DestinationIpv6CidrBlock"] = i["destinationIpv6CidrBlock"]
-        targets = {"gatewayId": "GatewayId", "egressOnlyGatewayId": "EgressOnlyInternetGatewayId",
-                   "natGatewayId": "NatGatewayId"}
+        targets = {
+            "gatewayId": "GatewayId",
+            "egressOnlyGatewayId": "EgressOnlyInternetGatewayId",
+            "natGatewayId": "NatGatewayId",
+        }
         params.update({target: self.ref(r, key) for key, target in targets.items() if key in i})
         self.call(r, "ec2", "create_route", **params)
         destination = params.get("DestinationCidrBlock") or params.get("DestinationIpv6CidrBlock")
         self.done(r, f"{table}_{destination}")  # the provider's id for a route
 
     def security_group(self, r: PlannedResource) -> None:
-        group = self.call(r, "ec2", "create_security_group", GroupName=r.name, VpcId=self.ref(r, "vpcId"),
-                          Description=r.inputs.get("description", "Managed by Pulumi"),
-                          **_tag_spec("security-group", r.inputs))
+        group = self.call(
+            r,
+            "ec2",
+            "create_security_group",
+            GroupName=r.name,
+            VpcId=self.ref(r, "vpcId"),
+            Description=r.inputs.get("description", "Managed by Pulumi"),
+            **_tag_spec("security-group", r.inputs),
+        )
         group_id = group["GroupId"]
         # The provider revokes the allow-all egress AWS adds: the group has exactly the declared rules.
         described = self.call(r, "ec2", "describe_security_groups", GroupIds=[group_id])["SecurityGroups"][0]
         if described.get("IpPermissionsEgress"):
-            self.call(r, "ec2", "revoke_security_group_egress", GroupId=group_id,
-                      IpPermissions=described["IpPermissionsEgress"])
+            self.call(
+                r,
+                "ec2",
+                "revoke_security_group_egress",
+                GroupId=group_id,
+                IpPermissions=described["IpPermissionsEgress"],
+            )
         self.done(r, group_id)
 
     def security_group_rule(self, r: PlannedResource) -> None:
@@ -245,8 +304,14 @@ class ApiReplay:
             permission["PrefixListIds"] = [{"PrefixListId": i["prefixListId"], **described}]
         egress = r.type.endswith("EgressRule")
         operation = "authorize_security_group_egress" if egress else "authorize_security_group_ingress"
-        response = self.call(r, "ec2", operation, GroupId=self.ref(r, "securityGroupId"), IpPermissions=[permission],
-                             **_tag_spec("security-group-rule", i))
+        response = self.call(
+            r,
+            "ec2",
+            operation,
+            GroupId=self.ref(r, "securityGroupId"),
+            IpPermissions=[permission],
+            **_tag_spec("security-group-rule", i),
+        )
         rules = response.get("SecurityGroupRules") or [{}]
         self.done(r, rules[0].get("SecurityGroupRuleId", "sgr-unknown"))
 
@@ -260,8 +325,14 @@ class ApiReplay:
         self.done(r, r.name)
 
     def role_policy(self, r: PlannedResource) -> None:
-        self.call(r, "iam", "put_role_policy", RoleName=self.ref(r, "role"), PolicyName=r.name,
-                  PolicyDocument=r.inputs["policy"])
+        self.call(
+            r,
+            "iam",
+            "put_role_policy",
+            RoleName=self.ref(r, "role"),
+            PolicyName=r.name,
+            PolicyDocument=r.inputs["policy"],
+        )
         self.done(r, f"{self.ref(r, 'role')}:{r.name}")
 
     def role_policy_attachment(self, r: PlannedResource) -> None:
@@ -271,20 +342,18 @@ class ApiReplay:
     def instance_profile(self, r: PlannedResource) -> None:
         self.call(r, "iam", "create_instance_profile", InstanceProfileName=r.name, Tags=_tags(r.inputs))
         if "role" in r.inputs:
-            self.call(r, "iam", "add_role_to_instance_profile", InstanceProfileName=r.name,
-                      RoleName=self.ref(r, "role"))
+            self.call(
+                r, "iam", "add_role_to_instance_profile", InstanceProfileName=r.name, RoleName=self.ref(r, "role")
+            )
         self.done(r, r.name)
 
     def parameter(self, r: PlannedResource) -> None:
         i = r.inputs
         # A secret value is "[secret]" here, as in resources.json: secrets never leave the render.
-        params = {"Name": i.get("name", r.name), "Type": i.get("type", "String"), "Value": i["value"],
-                  "Tags": _tags(i)}
+        params = {"Name": i.get("name", r.name), "Type": i.get("type", "String"), "Value": i["value"], "Tags": _tags(i)}
         params.update({key.title(): i[key] for key in ("description", "tier") if key in i})
         self.call(r, "ssm", "put_parameter", **params)
         self.done(r, params["Name"])
-
-
 
     # instances
 
@@ -293,9 +362,16 @@ class ApiReplay:
         planned = str(r.inputs["ami"])
         if planned not in self.images:
             arm = re.match(r"^[a-z]+\d+g", str(r.inputs.get("instanceType", "")))
-            image = self.call(r, "ec2", "register_image", Name=f"stand-in-for-{planned}", RootDeviceName=ROOT_DEVICE,
-                              Architecture="arm64" if arm else "x86_64", VirtualizationType="hvm",
-                              Description=f"stands in for {planned}, the program's Ubuntu AMI")
+            image = self.call(
+                r,
+                "ec2",
+                "register_image",
+                Name=f"stand-in-for-{planned}",
+                RootDeviceName=ROOT_DEVICE,
+                Architecture="arm64" if arm else "x86_64",
+                VirtualizationType="hvm",
+                Description=f"stands in for {planned}, the program's Ubuntu AMI",
+            )
             self.images[planned] = image["ImageId"]
         return self.images[planned]
 
@@ -305,7 +381,10 @@ class ApiReplay:
         subnet_block = self.result.subnet_ipv6_cidrs.get(self.result.names[subnet_urns[0]]) if subnet_urns else None
         ipv6 = [same_host(a, subnet_block) if subnet_block else a for a in i.get("ipv6Addresses", [])]
         params: dict[str, Any] = {
-            "ImageId": self.image(r), "InstanceType": i["instanceType"], "MinCount": 1, "MaxCount": 1,
+            "ImageId": self.image(r),
+            "InstanceType": i["instanceType"],
+            "MinCount": 1,
+            "MaxCount": 1,
             "SubnetId": self.ref(r, "subnetId"),
             "SecurityGroupIds": self.refs(r, "vpcSecurityGroupIds", "aws:ec2/securityGroup:SecurityGroup"),
         }
@@ -318,8 +397,10 @@ class ApiReplay:
         if "iamInstanceProfile" in i:
             params["IamInstanceProfile"] = {"Name": self.ref(r, "iamInstanceProfile")}
         if "metadataOptions" in i:
-            params["MetadataOptions"] = {key[0].upper() + key[1:]: int(value) if isinstance(value, float) else value
-                                         for key, value in i["metadataOptions"].items()}
+            params["MetadataOptions"] = {
+                key[0].upper() + key[1:]: int(value) if isinstance(value, float) else value
+                for key, value in i["metadataOptions"].items()
+            }
         if "enablePrimaryIpv6" in i:
             params["EnablePrimaryIpv6"] = bool(i["enablePrimaryIpv6"])
         if "userData" in i:
@@ -327,9 +408,12 @@ class ApiReplay:
         specs = _tag_spec("instance", i).get("TagSpecifications", [])
         root = i.get("rootBlockDevice")
         if root:
-            ebs = {"VolumeSize": int(root.get("volumeSize", 8)), "VolumeType": root.get("volumeType", "gp3"),
-                   "Encrypted": bool(root.get("encrypted")),
-                   "DeleteOnTermination": bool(root.get("deleteOnTermination"))}
+            ebs = {
+                "VolumeSize": int(root.get("volumeSize", 8)),
+                "VolumeType": root.get("volumeType", "gp3"),
+                "Encrypted": bool(root.get("encrypted")),
+                "DeleteOnTermination": bool(root.get("deleteOnTermination")),
+            }
             params["BlockDeviceMappings"] = [{"DeviceName": ROOT_DEVICE, "Ebs": ebs}]
             specs += _tag_spec("volume", root).get("TagSpecifications", [])
         if specs:
@@ -347,10 +431,16 @@ class ApiReplay:
         interface = described["NetworkInterfaces"][0]
         missing = [a for a in planned if a not in {v["Ipv6Address"] for v in interface.get("Ipv6Addresses", [])}]
         if missing:
-            self.call(r, "ec2", "assign_ipv6_addresses", NetworkInterfaceId=interface["NetworkInterfaceId"],
-                      Ipv6Addresses=missing)
-            self.result.notes.append(f"{r.name}: RunInstances did not apply Ipv6Addresses {missing}; "
-                                     "assigned them to its primary interface")
+            self.call(
+                r,
+                "ec2",
+                "assign_ipv6_addresses",
+                NetworkInterfaceId=interface["NetworkInterfaceId"],
+                Ipv6Addresses=missing,
+            )
+            self.result.notes.append(
+                f"{r.name}: RunInstances did not apply Ipv6Addresses {missing}; assigned them to its primary interface"
+            )
 
     def describe_raw(self, r: PlannedResource, instance_id: str) -> dict[str, Any]:
         reservations = self.call(r, "ec2", "describe_instances", InstanceIds=[instance_id])["Reservations"]
@@ -372,8 +462,9 @@ class ApiReplay:
 
     def eip_association(self, r: PlannedResource) -> None:
         instance_id = self.ref(r, "instanceId")
-        association = self.call(r, "ec2", "associate_address", AllocationId=self.ref(r, "allocationId"),
-                                InstanceId=instance_id)
+        association = self.call(
+            r, "ec2", "associate_address", AllocationId=self.ref(r, "allocationId"), InstanceId=instance_id
+        )
         self.done(r, association["AssociationId"])
         for name, info in self.result.instances.items():
             if info.instance_id == instance_id:

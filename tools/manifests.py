@@ -19,9 +19,7 @@ from tools.output import UNKNOWN_TEXT, safe_file_name, write_text
 
 KUBERNETES_PREFIX = "kubernetes:"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-_CERTIFICATES_ONLY = re.compile(
-    r"^(\s*-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+$"
-)
+_CERTIFICATES_ONLY = re.compile(r"^(\s*-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+$")
 
 
 def _is_certificate_text(value: Any) -> bool:

@@ -87,9 +87,15 @@ def captured_from_graph(graph: Graph) -> list[Captured]:
         Captured(
             # Stack policies see outputs; of the mock's outputs only the id is taken: the rest echoes
             # the inputs and would mask an edited input (a broken variant) from the stack policies.
-            record.type, record.name, record.urn, _wire(record.inputs), {"id": record.id} if record.id else {},
-            record.parent, record.dependencies,
-            dict(record.property_dependencies), record.provider_urn,
+            record.type,
+            record.name,
+            record.urn,
+            _wire(record.inputs),
+            {"id": record.id} if record.id else {},
+            record.parent,
+            record.dependencies,
+            dict(record.property_dependencies),
+            record.provider_urn,
         )
         for record in graph.resources
     ]
@@ -99,9 +105,15 @@ def captured_from_documents(documents: Sequence[Mapping[str, Any]]) -> list[Capt
     """The resources of a render's resources.json (secrets and unknowns there cannot be told)."""
     return [
         Captured(
-            doc["type"], doc["name"], doc["urn"], _wire(doc.get("inputs") or {}, from_json=True), {}, doc.get("parent"),
+            doc["type"],
+            doc["name"],
+            doc["urn"],
+            _wire(doc.get("inputs") or {}, from_json=True),
+            {},
+            doc.get("parent"),
             tuple(doc.get("dependencies") or ()),
-            {key: tuple(urns) for key, urns in (doc.get("propertyDependencies") or {}).items()}, doc.get("provider"),
+            {key: tuple(urns) for key, urns in (doc.get("propertyDependencies") or {}).items()},
+            doc.get("provider"),
         )
         for doc in documents
     ]
@@ -111,18 +123,30 @@ def _options(resource: Captured) -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], resource.parent)
 
 
-def resource_args(resource: Captured, config: Mapping[str, Any] | None = None,
-                  provider: Captured | None = None) -> ResourceValidationArgs:
-    provider_resource = None if provider is None else PolicyProviderResource(
-        provider.type, unknown_checking_proxy(provider.inputs), provider.urn, provider.name)
-    return ResourceValidationArgs(resource.type, unknown_checking_proxy(resource.inputs), resource.urn, resource.name,
-                                  _options(resource), provider_resource, dict(config or {}))
+def resource_args(
+    resource: Captured, config: Mapping[str, Any] | None = None, provider: Captured | None = None
+) -> ResourceValidationArgs:
+    provider_resource = (
+        None
+        if provider is None
+        else PolicyProviderResource(provider.type, unknown_checking_proxy(provider.inputs), provider.urn, provider.name)
+    )
+    return ResourceValidationArgs(
+        resource.type,
+        unknown_checking_proxy(resource.inputs),
+        resource.urn,
+        resource.name,
+        _options(resource),
+        provider_resource,
+        dict(config or {}),
+    )
 
 
 def stack_args(resources: Sequence[Captured], config: Mapping[str, Any] | None = None) -> StackValidationArgs:
     policy_resources = {
-        r.urn: PolicyResource(r.type, unknown_checking_proxy(r.outputs | r.inputs), r.urn, r.name, _options(r), None,
-                              None, [], {})
+        r.urn: PolicyResource(
+            r.type, unknown_checking_proxy(r.outputs | r.inputs), r.urn, r.name, _options(r), None, None, [], {}
+        )
         for r in resources
     }
     for r in resources:
@@ -164,10 +188,14 @@ class Report:
 
     def document(self, policies: Sequence[Policy] = POLICIES) -> dict[str, Any]:
         return {
-            "policyPack": PACK_NAME, "stack": self.stack, "mode": self.mode, "resourcesEvaluated": self.resources,
+            "policyPack": PACK_NAME,
+            "stack": self.stack,
+            "mode": self.mode,
+            "resourcesEvaluated": self.resources,
             "config": self.config,
-            "summary": {level.value: self.count(level) for level in (EnforcementLevel.MANDATORY,
-                                                                     EnforcementLevel.ADVISORY)},
+            "summary": {
+                level.value: self.count(level) for level in (EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY)
+            },
             "policies": [_policy_document(policy, self.violations) for policy in policies],
             "violations": [vars(violation) for violation in self.violations],
             "notEvaluable": self.not_evaluable,
@@ -180,9 +208,12 @@ def _level(policy: Policy) -> str:
 
 def _policy_document(policy: Policy, violations: Sequence[Violation]) -> dict[str, Any]:
     return {
-        "name": policy.name, "kind": "stack" if isinstance(policy, StackValidationPolicy) else "resource",
-        "enforcementLevel": _level(policy), "severity": policy.severity.value if policy.severity else None,
-        "description": policy.description, "remediation": policy.remediation_steps,
+        "name": policy.name,
+        "kind": "stack" if isinstance(policy, StackValidationPolicy) else "resource",
+        "enforcementLevel": _level(policy),
+        "severity": policy.severity.value if policy.severity else None,
+        "description": policy.description,
+        "remediation": policy.remediation_steps,
         "violations": sum(violation.policy == policy.name for violation in violations),
     }
 
@@ -197,16 +228,27 @@ def _reporter(violations: list[Violation], policy: Policy, resource_urn: str) ->
     return report
 
 
-def _run(policy: ResourceValidationPolicy | StackValidationPolicy, args: Any, urn: str,
-         violations: list[Violation], not_evaluable: list[dict[str, str]]) -> None:
+def _run(
+    policy: ResourceValidationPolicy | StackValidationPolicy,
+    args: Any,
+    urn: str,
+    violations: list[Violation],
+    not_evaluable: list[dict[str, str]],
+) -> None:
     try:
         policy.validate(args, _reporter(violations, policy, urn))
     except UnknownValueError as error:  # the engine reports "can't run policy during preview" instead
         not_evaluable.append({"policy": policy.name, "urn": urn, "reason": error.message})
 
 
-def evaluate(resources: Sequence[Captured], config: PackConfig | None = None, *, stack: str = "", mode: str = "up",
-             policies: Sequence[Policy] = POLICIES) -> Report:
+def evaluate(
+    resources: Sequence[Captured],
+    config: PackConfig | None = None,
+    *,
+    stack: str = "",
+    mode: str = "up",
+    policies: Sequence[Policy] = POLICIES,
+) -> Report:
     """Run every policy over `resources` the way the engine does (a resource policy once per resource)."""
     config = config or {}
     by_urn = {resource.urn: resource for resource in resources}
@@ -239,9 +281,11 @@ def run_policy(name: str, resources: Sequence[Captured], config: Mapping[str, An
     return evaluate(resources, {name: dict(config or {})}, policies=[policy_named(name)]).violations
 
 
-def edit_resources(resources: Sequence[Captured], select: Callable[[Captured], bool],
-                   edit: Callable[[dict[str, Any]], object]) -> list[Captured]:
+def edit_resources(
+    resources: Sequence[Captured], select: Callable[[Captured], bool], edit: Callable[[dict[str, Any]], object]
+) -> list[Captured]:
     """A copy of `resources` where `edit` changed (in place) a deep copy of the inputs of each selected one."""
+
     def edited(resource: Captured) -> Captured:
         inputs = copy.deepcopy(resource.inputs)
         edit(inputs)
@@ -255,8 +299,10 @@ def edit_resources(resources: Sequence[Captured], select: Callable[[Captured], b
 def pack_config(stack: str) -> PackConfig:
     """The policy config of a stack, from its settings: admin CIDRs and the cluster tag key."""
     settings = parse_settings(stack_config(stack), stack)
-    values = {ADMIN_CIDRS: [str(cidr) for cidr in settings.admin_cidrs],
-              CLUSTER_TAG_KEY: cluster_tag_key(settings.cluster_name)}
+    values = {
+        ADMIN_CIDRS: [str(cidr) for cidr in settings.admin_cidrs],
+        CLUSTER_TAG_KEY: cluster_tag_key(settings.cluster_name),
+    }
     config: PackConfig = {}
     for policy in POLICIES:
         properties = policy.config_schema.properties if policy.config_schema else {}
@@ -267,21 +313,30 @@ def pack_config(stack: str) -> PackConfig:
 
 
 def summary_text(report: Report) -> str:
-    lines = [f"policy pack {PACK_NAME}, stack {report.stack} ({report.mode}): {len(POLICIES)} policies over "
-             f"{report.resources} resources: {report.mandatory} mandatory, "
-             f"{report.count(EnforcementLevel.ADVISORY)} advisory violation(s)"]
+    lines = [
+        f"policy pack {PACK_NAME}, stack {report.stack} ({report.mode}): {len(POLICIES)} policies over "
+        f"{report.resources} resources: {report.mandatory} mandatory, "
+        f"{report.count(EnforcementLevel.ADVISORY)} advisory violation(s)"
+    ]
     lines += [f"  {v.enforcement.upper()} {v.policy}: {v.message}" for v in report.violations]
     return "\n".join(lines)
 
 
 def markdown(report: Report) -> str:
     document = report.document()
-    lines = [f"# Policy report: stack {report.stack} ({report.mode})", "",
-             f"Pack `{PACK_NAME}`, {report.resources} resources: **{report.mandatory} mandatory**, "
-             f"{report.count(EnforcementLevel.ADVISORY)} advisory violation(s).", "",
-             "| policy | level | severity | violations | checks |", "|---|---|---|---|---|"]
-    lines += [f"| `{p['name']}` | {p['enforcementLevel']} | {p['severity']} | {p['violations']} | {p['description']} |"
-              for p in document["policies"]]
+    lines = [
+        f"# Policy report: stack {report.stack} ({report.mode})",
+        "",
+        f"Pack `{PACK_NAME}`, {report.resources} resources: **{report.mandatory} mandatory**, "
+        f"{report.count(EnforcementLevel.ADVISORY)} advisory violation(s).",
+        "",
+        "| policy | level | severity | violations | checks |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{p['name']}` | {p['enforcementLevel']} | {p['severity']} | {p['violations']} | {p['description']} |"
+        for p in document["policies"]
+    ]
     if report.violations:
         lines += ["", "## Violations", ""]
         lines += [f"- **{v.enforcement}** `{v.policy}` `{v.urn or 'stack'}`: {v.message}" for v in report.violations]
@@ -289,14 +344,20 @@ def markdown(report: Report) -> str:
 
 
 def write_report(report: Report, directory: Path) -> list[Path]:
-    return [write_json(directory / REPORT_JSON, report.document()),
-            write_text(directory / REPORT_MARKDOWN, markdown(report))]
+    return [
+        write_json(directory / REPORT_JSON, report.document()),
+        write_text(directory / REPORT_MARKDOWN, markdown(report)),
+    ]
 
 
 def write_policy_report(graph: Graph, directory: Path) -> list[Path]:
     """Render writer: evaluate the pack over the graph, write the report, print its summary."""
-    report = evaluate(captured_from_graph(graph), pack_config(graph.stack_name), stack=graph.stack_name,
-                      mode="preview" if graph.preview else "up")
+    report = evaluate(
+        captured_from_graph(graph),
+        pack_config(graph.stack_name),
+        stack=graph.stack_name,
+        mode="preview" if graph.preview else "up",
+    )
     print(summary_text(report))
     return write_report(report, directory)
 

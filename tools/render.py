@@ -144,7 +144,13 @@ def write_pki(graph: Graph, directory: Path) -> list[Path]:
 
 
 WRITERS: list[Writer] = [
-    write_resources, write_graph_dot, write_userdata, write_exports, write_pki, write_manifests, write_cloud_config,
+    write_resources,
+    write_graph_dot,
+    write_userdata,
+    write_exports,
+    write_pki,
+    write_manifests,
+    write_cloud_config,
 ]
 
 
@@ -185,7 +191,10 @@ def summary(graph: Graph, directory: Path, written: Sequence[Path]) -> str:
 
 
 def render_stack(
-    stack: str, out: Path = DEFAULT_OUT, preview: bool = False, program: Callable[[], None] | None = None,
+    stack: str,
+    out: Path = DEFAULT_OUT,
+    preview: bool = False,
+    program: Callable[[], None] | None = None,
     policies: bool = False,
 ) -> tuple[Graph, list[Path]]:
     """Run the program (default: the project's) for `stack` and write every file; errors propagate.
@@ -208,8 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     target.add_argument("--all", action="store_true", help="render every stack")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     parser.add_argument("--preview", action="store_true", help="preview mode: computed values stay unknown")
-    parser.add_argument("--policies", action="store_true",
-                        help="run the policy pack too; fail on a mandatory violation (make render does)")
+    parser.add_argument(
+        "--policies",
+        action="store_true",
+        help="run the policy pack too; fail on a mandatory violation (make render does)",
+    )
     args = parser.parse_args(argv)
 
     stacks = list_stacks() if args.all else [args.stack]

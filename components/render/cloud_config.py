@@ -57,8 +57,12 @@ def render_cloud_config(
     service_overrides: Sequence[ServiceOverride] = (),
 ) -> str:
     lines = ["[Global]"]
-    lines += [f"{key} = {value}" for key, value in cloud_config_entries(
-        release, cluster_name=cluster_name, zone=zone, region=region, ip_families=ip_families)]
+    lines += [
+        f"{key} = {value}"
+        for key, value in cloud_config_entries(
+            release, cluster_name=cluster_name, zone=zone, region=region, ip_families=ip_families
+        )
+    ]
     for index, override in enumerate(service_overrides, start=1):
         lines += [
             "",

@@ -107,7 +107,7 @@ def wait_for_public_ipv4_command(address: str, tries: int = 90, interval_seconds
     script = (
         f"for _ in $(seq {tries}); do "
         f"token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' {imds}/api/token) && "
-        f"[ \"$(curl -fsS -H \"X-aws-ec2-metadata-token: $token\" {imds}/meta-data/public-ipv4)\" = {address} ] "
+        f'[ "$(curl -fsS -H "X-aws-ec2-metadata-token: $token" {imds}/meta-data/public-ipv4)" = {address} ] '
         f"&& exit 0; sleep {interval_seconds}; done; exit 0"
     )
     return ["cloud-init-per", "once", "wait-for-elastic-ip", "bash", "-c", script]

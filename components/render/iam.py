@@ -26,9 +26,7 @@ def _statement(sid: str, actions: tuple[str, ...], resource: str | list[str] = "
 def ec2_assume_role_policy() -> PolicyDocument:
     return {
         "Version": VERSION,
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     }
 
 

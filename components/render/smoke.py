@@ -17,8 +17,8 @@ KUARD_PORT = 8080
 SERVICE_FAMILY = {IpFamily.IPV4: "IPv4", IpFamily.IPV6: "IPv6"}
 
 NODE_ADDRESSES_COMMAND = (
-    "kubectl get nodes -o go-template --template='{{range .items}}{{.metadata.name}}{{\"\\n\"}}"
-    "{{range .status.addresses}}{{printf \"  %s: %s \\n\" .type .address}}{{end}}{{end}}'"
+    'kubectl get nodes -o go-template --template=\'{{range .items}}{{.metadata.name}}{{"\\n"}}'
+    '{{range .status.addresses}}{{printf "  %s: %s \\n" .type .address}}{{end}}{{end}}\''
 )
 SERVICE_IPS_COMMAND = (
     f"kubectl -n {NAMESPACE} get service {NAME} -o go-template "
@@ -48,7 +48,9 @@ def smoke_manifests(architecture: Architecture, ip_families: Sequence[IpFamily])
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}},
         {
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata,
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": metadata,
             "spec": {
                 "replicas": 2,
                 "selector": {"matchLabels": labels},
@@ -63,7 +65,9 @@ def smoke_manifests(architecture: Architecture, ip_families: Sequence[IpFamily])
             },
         },
         {
-            "apiVersion": "v1", "kind": "Service", "metadata": metadata,
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata,
             "spec": {
                 "selector": labels,
                 "ipFamilyPolicy": "PreferDualStack",

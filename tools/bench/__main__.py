@@ -70,21 +70,38 @@ def measure(
     stacks: Sequence[str], workers: Sequence[int], runs: int
 ) -> tuple[list[Measured], list[Measured], list[Measured], Raw]:
     """Floors, stack runs, growth points (each a median over `runs` samples) and every raw sample."""
-    floors = [python_config("python -c pass", "pass"), python_config("import floor", IMPORT_FLOOR),
-              python_config("SDK modules floor", _sdk_floor_code())]
+    floors = [
+        python_config("python -c pass", "pass"),
+        python_config("import floor", IMPORT_FLOOR),
+        python_config("SDK modules floor", _sdk_floor_code()),
+    ]
     stack_configs = [program_config(stack, mode) for stack in stacks for mode in MODES]
     growth_configs = []
     for mode in MODES:
         for count in workers:
-            growth_configs.append(program_config("dev", mode, {**GROWTH_OVERRIDES, "workerCount": count},
-                                                 label=f"dev {mode} {count} workers", group="growth", workers=count))
+            growth_configs.append(
+                program_config(
+                    "dev",
+                    mode,
+                    {**GROWTH_OVERRIDES, "workerCount": count},
+                    label=f"dev {mode} {count} workers",
+                    group="growth",
+                    workers=count,
+                )
+            )
     everything = [*floors, *stack_configs, *growth_configs]
     samples = run_interleaved(everything, runs, progress=_log)
-    raw = {config.label: {"argv": list(config.argv), "samples": [asdict(sample) for sample in samples[config.label]]}
-           for config in everything}
+    raw = {
+        config.label: {"argv": list(config.argv), "samples": [asdict(sample) for sample in samples[config.label]]}
+        for config in everything
+    }
     measured = {config.label: _measured(config, samples[config.label]) for config in everything}
-    return ([measured[c.label] for c in floors], [measured[c.label] for c in stack_configs],
-            [measured[c.label] for c in growth_configs], raw)
+    return (
+        [measured[c.label] for c in floors],
+        [measured[c.label] for c in stack_configs],
+        [measured[c.label] for c in growth_configs],
+        raw,
+    )
 
 
 def growth_fits(points: Sequence[Measured]) -> list[Growth]:
@@ -92,14 +109,16 @@ def growth_fits(points: Sequence[Measured]) -> list[Growth]:
     for mode in MODES:
         rows = [point for point in points if point.mode == mode]
         xs = [float(point.workers or 0) for point in rows]
-        fits.append(Growth(
-            mode=mode,
-            wall=linear_fit(xs, [point.wall.median for point in rows]),
-            wall_best=linear_fit(xs, [point.wall.low for point in rows]),
-            cpu=linear_fit(xs, [point.cpu.median for point in rows]),
-            rss=linear_fit(xs, [point.rss.median for point in rows]),
-            resources=linear_fit(xs, [float(point.resources) for point in rows]),
-        ))
+        fits.append(
+            Growth(
+                mode=mode,
+                wall=linear_fit(xs, [point.wall.median for point in rows]),
+                wall_best=linear_fit(xs, [point.wall.low for point in rows]),
+                cpu=linear_fit(xs, [point.cpu.median for point in rows]),
+                rss=linear_fit(xs, [point.rss.median for point in rows]),
+                resources=linear_fit(xs, [float(point.resources) for point in rows]),
+            )
+        )
     return fits
 
 
@@ -114,8 +133,13 @@ def model_stack(stack: str, run: Callable[..., Graph] = run_program) -> StackMod
     plan = schedule(dag)
     kinds = {(edge.dependent, edge.dependency): edge.kind for edge in dag.edges}
     path = tuple(
-        PathStep(_short(urn), dag.types[urn], dag.seconds[urn], plan.finish[urn],
-                 kinds.get((urn, plan.path[i - 1]), EdgeKind.DATA) if i else None)
+        PathStep(
+            _short(urn),
+            dag.types[urn],
+            dag.seconds[urn],
+            plan.finish[urn],
+            kinds.get((urn, plan.path[i - 1]), EdgeKind.DATA) if i else None,
+        )
         for i, urn in enumerate(plan.path)
     )
     inventory = costs.inventory(graph)
@@ -154,9 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 1 or len(set(args.workers)) < 2:
         parser.error("need --runs >= 1 and at least two distinct --workers")
 
-    context = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-               "CPUs": str(os.cpu_count()), "python": platform.python_version(), "packages": _versions(),
-               "load 1/5/15 min at start": _load()}
+    context = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "CPUs": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "packages": _versions(),
+        "load 1/5/15 min at start": _load(),
+    }
     _log(f"modelling {', '.join(stacks)} ...")
     models = [model_stack(stack) for stack in stacks]
     _log("measuring (every sample is a fresh interpreter) ...")

@@ -64,15 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     imported = time.perf_counter()
     graph = run_program(args.stack, preview=args.mode == "preview", overrides=json.loads(args.overrides))
     finished = time.perf_counter()
-    print(json.dumps({
-        "resources": len(graph.resources),
-        "custom_resources": sum(record.custom for record in graph.resources),
-        "import_seconds": imported - started,
-        "program_seconds": finished - imported,
-        "key_cpu_seconds": timer.cpu_seconds,
-        "key_calls": timer.calls,
-        "sdk_modules": sdk_modules(),
-    }))
+    print(
+        json.dumps(
+            {
+                "resources": len(graph.resources),
+                "custom_resources": sum(record.custom for record in graph.resources),
+                "import_seconds": imported - started,
+                "program_seconds": finished - imported,
+                "key_cpu_seconds": timer.cpu_seconds,
+                "key_calls": timer.calls,
+                "sdk_modules": sdk_modules(),
+            }
+        )
+    )
     return 0
 
 

@@ -56,7 +56,7 @@ class CostLine:
 
     @property
     def counted(self) -> str:
-        """"3 instances", "1 address", "90 GiB"."""
+        """ "3 instances", "1 address", "90 GiB"."""
         plural = self.quantity != 1 and self.unit != "GiB"
         suffix = ("es" if self.unit.endswith("ss") else "s") if plural else ""
         return f"{self.quantity:g} {self.unit}{suffix}"
@@ -84,15 +84,18 @@ def inventory(graph: Graph) -> Inventory:
         if "volumeSize" not in root:
             raise ValueError(f"{record.name}: no rootBlockDevice.volumeSize, the root volume size is unknown")
         explicit = record.inputs.get("associatePublicIpAddress")
-        public = bool(explicit) if explicit is not None else subnets_public.get(
-            _dependency(record, "subnetId") or "", False)
-        nodes.append(Node(
-            name=record.name,
-            instance_type=str(record.inputs["instanceType"]),
-            volume_gib=float(root["volumeSize"]),
-            auto_public_ipv4=public and record.urn not in with_eip,
-            control_plane=_under_control_plane(graph, record),
-        ))
+        public = (
+            bool(explicit) if explicit is not None else subnets_public.get(_dependency(record, "subnetId") or "", False)
+        )
+        nodes.append(
+            Node(
+                name=record.name,
+                instance_type=str(record.inputs["instanceType"]),
+                volume_gib=float(root["volumeSize"]),
+                auto_public_ipv4=public and record.urn not in with_eip,
+                control_plane=_under_control_plane(graph, record),
+            )
+        )
     eips = graph.by_type(EIP)
     return Inventory(
         nodes=tuple(sorted(nodes, key=lambda node: node.name)),

@@ -43,8 +43,13 @@ _EC2_API = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/"
 _EST_API = "estimate: one or two synchronous EC2 API calls plus the provider's read-back"
 
 STEPS: tuple[Step, ...] = (
-    Step("vpc", 5, "estimate", "CreateVpc, then the provider waits for the Amazon IPv6 /56 to be "
-         f"`associated` and sets the DNS attributes ({_EC2_API}API_CreateVpc.html)"),
+    Step(
+        "vpc",
+        5,
+        "estimate",
+        "CreateVpc, then the provider waits for the Amazon IPv6 /56 to be "
+        f"`associated` and sets the DNS attributes ({_EC2_API}API_CreateVpc.html)",
+    ),
     Step("subnet", 3, "estimate", f"{_EST_API}: CreateSubnet + ModifySubnetAttribute for IPv6/DNS flags"),
     Step("internet-gateway", 3, "estimate", f"{_EST_API}: create + attach"),
     Step("egress-only-gateway", 2, "estimate", _EST_API),
@@ -55,48 +60,116 @@ STEPS: tuple[Step, ...] = (
     Step("security-group-rule", 1, "estimate", _EST_API),
     Step("elastic-ip", 1, "estimate", _EST_API),
     Step("eip-association", 2, "estimate", _EST_API),
-    Step("nat-gateway", 120, "estimate", "the provider waits for `available`; AWS documents the "
-         "pending/available states but no duration (https://docs.aws.amazon.com/vpc/latest/userguide/"
-         "nat-gateway-working-with.html); 1-3 min is the commonly reported range"),
+    Step(
+        "nat-gateway",
+        120,
+        "estimate",
+        "the provider waits for `available`; AWS documents the "
+        "pending/available states but no duration (https://docs.aws.amazon.com/vpc/latest/userguide/"
+        "nat-gateway-working-with.html); 1-3 min is the commonly reported range",
+    ),
     Step("iam-role", 2, "estimate", "one IAM API call"),
     Step("iam-policy", 1, "estimate", "one IAM API call"),
-    Step("instance-profile", 10, "estimate", "create + add role; IAM is eventually consistent "
-         "(https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html) and RunInstances "
-         "rejects a profile that has not propagated, so providers retry; ~10 s assumed"),
-    Step("ssm-parameter", 1, "estimate", "one PutParameter call (https://docs.aws.amazon.com/systems-manager/"
-         "latest/APIReference/API_PutParameter.html)"),
+    Step(
+        "instance-profile",
+        10,
+        "estimate",
+        "create + add role; IAM is eventually consistent "
+        "(https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html) and RunInstances "
+        "rejects a profile that has not propagated, so providers retry; ~10 s assumed",
+    ),
+    Step(
+        "ssm-parameter",
+        1,
+        "estimate",
+        "one PutParameter call (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html)",
+    ),
     Step("local-key", 1, "estimate", "pulumi-tls generates an RSA-2048 key locally (Go crypto, well under 1 s)"),
     Step("local-cert", 0.5, "estimate", "pulumi-tls signs locally"),
     Step("local-random", 0.2, "estimate", "pulumi-random, local"),
-    Step("instance-running", 30, "estimate", "RunInstances, then the provider waits for `running` "
-         "(https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html gives the "
-         "states, not a duration); 10-40 s is typical for a t3"),
-    Step("os-boot", 45, "estimate", "kernel + systemd + cloud-init until `runcmd` on an Ubuntu cloud image; "
-         "`cloud-init analyze show` (https://cloudinit.readthedocs.io/en/latest/reference/cli.html) "
-         "measures it on a real node"),
-    Step("node-packages", 60, "estimate", "cloud-init `package_update` + 9 apt packages incl. containerd "
-         "(components/render/cloudinit.py PACKAGES) from the regional Ubuntu mirror"),
-    Step("node-binaries", 15, "estimate", "kubeadm, kubelet, kubectl (~150 MB) from dl.k8s.io + sha256 "
-         "checks, crictl from GitHub (components/render/scripts.py)"),
-    Step("kubeadm-init", 75, "estimate", "image pull of the control-plane images + static pods healthy; "
-         "kubeadm's own wait for a healthy control plane is 4m0s, a timeout, not a typical time "
-         "(https://kubernetes.io/docs/reference/setup-tools/kubeadm/kubeadm-init/)"),
-    Step("readyz-poll", 5, "code", "components/readiness.py POLL_INTERVAL_SECONDS = 10: on average half an "
-         "interval after the API server is ready"),
+    Step(
+        "instance-running",
+        30,
+        "estimate",
+        "RunInstances, then the provider waits for `running` "
+        "(https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html gives the "
+        "states, not a duration); 10-40 s is typical for a t3",
+    ),
+    Step(
+        "os-boot",
+        45,
+        "estimate",
+        "kernel + systemd + cloud-init until `runcmd` on an Ubuntu cloud image; "
+        "`cloud-init analyze show` (https://cloudinit.readthedocs.io/en/latest/reference/cli.html) "
+        "measures it on a real node",
+    ),
+    Step(
+        "node-packages",
+        60,
+        "estimate",
+        "cloud-init `package_update` + 9 apt packages incl. containerd "
+        "(components/render/cloudinit.py PACKAGES) from the regional Ubuntu mirror",
+    ),
+    Step(
+        "node-binaries",
+        15,
+        "estimate",
+        "kubeadm, kubelet, kubectl (~150 MB) from dl.k8s.io + sha256 "
+        "checks, crictl from GitHub (components/render/scripts.py)",
+    ),
+    Step(
+        "kubeadm-init",
+        75,
+        "estimate",
+        "image pull of the control-plane images + static pods healthy; "
+        "kubeadm's own wait for a healthy control plane is 4m0s, a timeout, not a typical time "
+        "(https://kubernetes.io/docs/reference/setup-tools/kubeadm/kubeadm-init/)",
+    ),
+    Step(
+        "readyz-poll",
+        5,
+        "code",
+        "components/readiness.py POLL_INTERVAL_SECONDS = 10: on average half an interval after the API server is ready",
+    ),
     Step("k8s-provider", 1, "estimate", "provider configuration only, no cloud call"),
-    Step("k8s-object", 1, "estimate", "one API request; the installed pulumi-kubernetes SDK docstrings promise a "
-         "readiness wait for Deployment and Service (\"This resource waits until its status is ready\"), none "
-         "for Secret, ConfigMap, Namespace, ServiceAccount or RBAC kinds"),
-    Step("k8s-service", 2, "estimate", "pulumi-kubernetes awaits a Service's endpoints (its docstring; "
-         "https://www.pulumi.com/registry/packages/kubernetes/api-docs/core/v1/service/); the pods are already Ready"),
-    Step("ccm-daemonset", 40, "estimate", "pulumi-kubernetes awaits DaemonSet rollout since https://github.com/"
-         "pulumi/pulumi-kubernetes/pull/2953 (not in the 4.34 SDK docstring): CCM image pull + start"),
-    Step("cilium-release", 150, "estimate", "Helm install; the Release \"waits until all resources are in a ready "
-         "state\" unless skipAwait (SDK docstring, https://www.pulumi.com/registry/packages/kubernetes/api-docs/"
-         "helm/v3/release/): chart fetch, cilium agent (~200 MB image) and operator Ready"),
-    Step("smoke-deployment", 60, "estimate", "awaits Ready pods, which need a Ready worker: kubeadm join after "
-         "the API server answers, Cilium on it, the CCM's uninitialized taint removed, then the kuard pull "
-         "- runtime waits that are not edges of the graph"),
+    Step(
+        "k8s-object",
+        1,
+        "estimate",
+        "one API request; the installed pulumi-kubernetes SDK docstrings promise a "
+        'readiness wait for Deployment and Service ("This resource waits until its status is ready"), none '
+        "for Secret, ConfigMap, Namespace, ServiceAccount or RBAC kinds",
+    ),
+    Step(
+        "k8s-service",
+        2,
+        "estimate",
+        "pulumi-kubernetes awaits a Service's endpoints (its docstring; "
+        "https://www.pulumi.com/registry/packages/kubernetes/api-docs/core/v1/service/); the pods are already Ready",
+    ),
+    Step(
+        "ccm-daemonset",
+        40,
+        "estimate",
+        "pulumi-kubernetes awaits DaemonSet rollout since https://github.com/"
+        "pulumi/pulumi-kubernetes/pull/2953 (not in the 4.34 SDK docstring): CCM image pull + start",
+    ),
+    Step(
+        "cilium-release",
+        150,
+        "estimate",
+        'Helm install; the Release "waits until all resources are in a ready '
+        'state" unless skipAwait (SDK docstring, https://www.pulumi.com/registry/packages/kubernetes/api-docs/'
+        "helm/v3/release/): chart fetch, cilium agent (~200 MB image) and operator Ready",
+    ),
+    Step(
+        "smoke-deployment",
+        60,
+        "estimate",
+        "awaits Ready pods, which need a Ready worker: kubeadm join after "
+        "the API server answers, Cilium on it, the CCM's uninitialized taint removed, then the kuard pull "
+        "- runtime waits that are not edges of the graph",
+    ),
 )
 
 STEP_BY_KEY = {step.key: step for step in STEPS}
@@ -166,13 +239,26 @@ PRICES: dict[str, Price] = {
     price.key: price
     for price in (
         Price("instance:t3.medium", 0.0416, "USD per hour", f"{_EC2_PRICING} (Linux, us-east-1)"),
-        Price("ebs:gp3", 0.08, "USD per GB-month", "https://aws.amazon.com/ebs/pricing/ (gp3 storage; the "
-              "included 3,000 IOPS / 125 MB/s baseline is all these root volumes use)"),
-        Price("public-ipv4", 0.005, "USD per address-hour", f"{_VPC_PRICING} (in-use and idle public IPv4, "
-              "since 2024-02-01)"),
+        Price(
+            "ebs:gp3",
+            0.08,
+            "USD per GB-month",
+            "https://aws.amazon.com/ebs/pricing/ (gp3 storage; the "
+            "included 3,000 IOPS / 125 MB/s baseline is all these root volumes use)",
+        ),
+        Price(
+            "public-ipv4",
+            0.005,
+            "USD per address-hour",
+            f"{_VPC_PRICING} (in-use and idle public IPv4, since 2024-02-01)",
+        ),
         Price("nat-gateway", 0.045, "USD per hour", _VPC_PRICING),
         Price("nat-gateway-data", 0.045, "USD per GB processed", f"{_VPC_PRICING} (not in the totals)"),
-        Price("eks-control-plane", 0.10, "USD per cluster-hour", "https://aws.amazon.com/eks/pricing/ "
-              "(standard support; a version in extended support is $0.60/h)"),
+        Price(
+            "eks-control-plane",
+            0.10,
+            "USD per cluster-hour",
+            "https://aws.amazon.com/eks/pricing/ (standard support; a version in extended support is $0.60/h)",
+        ),
     )
 }

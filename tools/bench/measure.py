@@ -51,10 +51,25 @@ def python_config(label: str, code: str, group: str = "floor") -> Config:
     return Config(label, ("-c", code), group)
 
 
-def program_config(stack: str, mode: str, overrides: dict[str, object] | None = None, *,
-                   label: str | None = None, group: str = "stack", workers: int | None = None) -> Config:
-    argv = ("-m", "tools.bench.child", "--stack", stack, "--mode", mode,
-            "--overrides", json.dumps(overrides or {}, sort_keys=True))
+def program_config(
+    stack: str,
+    mode: str,
+    overrides: dict[str, object] | None = None,
+    *,
+    label: str | None = None,
+    group: str = "stack",
+    workers: int | None = None,
+) -> Config:
+    argv = (
+        "-m",
+        "tools.bench.child",
+        "--stack",
+        stack,
+        "--mode",
+        mode,
+        "--overrides",
+        json.dumps(overrides or {}, sort_keys=True),
+    )
     meta = {"stack": stack, "mode": mode, "overrides": overrides or {}, "workers": workers}
     return Config(label or f"{stack} {mode}", argv, group, meta)
 
@@ -83,8 +98,13 @@ def run_once(config: Config, python: str = sys.executable, cwd: Path = REPO_ROOT
         out, err = Path(scratch) / "stdout", Path(scratch) / "stderr"
         load = os.getloadavg()[0]
         with out.open("wb") as stdout, err.open("wb") as stderr:
-            subprocess.run([python, "-I", "-S", "-c", LAUNCHER, str(result), python, *config.argv],
-                           cwd=cwd, stdout=stdout, stderr=stderr, check=True)
+            subprocess.run(
+                [python, "-I", "-S", "-c", LAUNCHER, str(result), python, *config.argv],
+                cwd=cwd,
+                stdout=stdout,
+                stderr=stderr,
+                check=True,
+            )
         usage = json.loads(result.read_text())
         if usage["exit"] != 0:
             detail = err.read_text(errors="replace")[-4000:]
@@ -101,7 +121,9 @@ def run_once(config: Config, python: str = sys.executable, cwd: Path = REPO_ROOT
 
 
 def run_interleaved(
-    configs: Sequence[Config], runs: int, progress: Callable[[str], None] | None = None,
+    configs: Sequence[Config],
+    runs: int,
+    progress: Callable[[str], None] | None = None,
     runner: Callable[[Config], Sample] = run_once,
 ) -> dict[str, list[Sample]]:
     """`runs` samples of every config, round-robin; labels must be unique."""
@@ -114,6 +136,8 @@ def run_interleaved(
             sample = runner(config)
             samples[config.label].append(sample)
             if progress:
-                progress(f"[{repetition + 1}/{runs}] {config.label}: {sample.wall_seconds:.2f} s wall, "
-                         f"{sample.peak_rss_mib:.0f} MiB, load {sample.load_1m:.1f}")
+                progress(
+                    f"[{repetition + 1}/{runs}] {config.label}: {sample.wall_seconds:.2f} s wall, "
+                    f"{sample.peak_rss_mib:.0f} MiB, load {sample.load_1m:.1f}"
+                )
     return samples

@@ -92,16 +92,33 @@ def _verdict(ok: bool) -> str:
 
 def evaluation_section(results: Results) -> list[str]:
     floor = _floor(results, "import floor")
-    lines = [f"## 1. Program evaluation under the mock engine (median of {results.runs} fresh processes, "
-             "min-max in brackets)", ""]
+    lines = [
+        f"## 1. Program evaluation under the mock engine (median of {results.runs} fresh processes, "
+        "min-max in brackets)",
+        "",
+    ]
     lines += _table(
-        ["run", "resources", "wall", "CPU (user+sys)", "peak RSS", "above import floor", "x floor",
-         "mock RSA keys (CPU)"],
         [
-            [m.label, m.resources or "-", _s(m.wall), _s(m.cpu), _s(m.rss, "MiB", 0),
-             f"{m.wall.median - floor.wall.median:+.2f} s" if m.resources else "-",
-             f"{m.wall.median / floor.wall.median:.1f}" if m.resources else "-",
-             _s(m.key_cpu) if m.key_cpu and m.key_cpu.median else "-"]
+            "run",
+            "resources",
+            "wall",
+            "CPU (user+sys)",
+            "peak RSS",
+            "above import floor",
+            "x floor",
+            "mock RSA keys (CPU)",
+        ],
+        [
+            [
+                m.label,
+                m.resources or "-",
+                _s(m.wall),
+                _s(m.cpu),
+                _s(m.rss, "MiB", 0),
+                f"{m.wall.median - floor.wall.median:+.2f} s" if m.resources else "-",
+                f"{m.wall.median / floor.wall.median:.1f}" if m.resources else "-",
+                _s(m.key_cpu) if m.key_cpu and m.key_cpu.median else "-",
+            ]
             for m in [*results.floors, *results.stacks]
         ],
     )
@@ -129,8 +146,10 @@ def evaluation_section(results: Results) -> list[str]:
             f"{sdk_wall:.2f} s wall / {sdk_cpu:.2f} s CPU is loading the SDK submodules used; "
             f"{wall - sdk_wall:.2f} s / {cpu - sdk_cpu:.2f} s is the program and the mock engine."
         )
-    lines.append("- On a shared machine CPU time (user + system of the child) is the load-robust measure; wall "
-                 "time also counts waiting for a core.")
+    lines.append(
+        "- On a shared machine CPU time (user + system of the child) is the load-robust measure; wall "
+        "time also counts waiting for a core."
+    )
     return [*lines, ""]
 
 
@@ -142,27 +161,45 @@ def growth_section(results: Results) -> list[str]:
     )
     rows = []
     for growth in results.growth:
-        for what, fit, scale, unit in (("wall", growth.wall, 1000, "ms"), ("CPU", growth.cpu, 1000, "ms"),
-                                       ("wall, fastest run", growth.wall_best, 1000, "ms"),
-                                       ("peak RSS", growth.rss, 1024, "KiB"), ("resources", growth.resources, 1, "")):
+        for what, fit, scale, unit in (
+            ("wall", growth.wall, 1000, "ms"),
+            ("CPU", growth.cpu, 1000, "ms"),
+            ("wall, fastest run", growth.wall_best, 1000, "ms"),
+            ("peak RSS", growth.rss, 1024, "KiB"),
+            ("resources", growth.resources, 1, ""),
+        ):
             segments = ", ".join(f"{slope * scale:.1f}" for slope in fit.segment_slopes)
-            rows.append([growth.mode, what, f"{fit.slope * scale:.2f} {unit}".strip(), f"{fit.intercept:.2f}",
-                         f"{fit.r_squared:.4f}", segments, f"{fit.curvature:.2f}"])
+            rows.append(
+                [
+                    growth.mode,
+                    what,
+                    f"{fit.slope * scale:.2f} {unit}".strip(),
+                    f"{fit.intercept:.2f}",
+                    f"{fit.r_squared:.4f}",
+                    segments,
+                    f"{fit.curvature:.2f}",
+                ]
+            )
     lines += _table(["mode", "per worker", "fitted slope", "intercept", "R²", "segment slopes", "curvature"], rows)
-    lines.append("Fits are over the medians unless said otherwise. Segment slopes are between consecutive worker "
-                 "counts; the first (1->10) is mostly noise. Curvature is the last segment (100->500) over the one "
-                 "before (10->100): 1 on a straight line, about 5 for quadratic growth.")
+    lines.append(
+        "Fits are over the medians unless said otherwise. Segment slopes are between consecutive worker "
+        "counts; the first (1->10) is mostly noise. Curvature is the last segment (100->500) over the one "
+        "before (10->100): 1 on a straight line, about 5 for quadratic growth."
+    )
     lines.append("")
     for growth in results.growth:
         ms = growth.wall.slope * 1000
-        linear = "; ".join(f"{what} {_verdict(fit.is_linear())} (R² {fit.r_squared:.3f}, curvature {fit.curvature:.2f})"
-                           for what, fit in (("wall", growth.wall), ("CPU", growth.cpu),
-                                             ("fastest-run wall", growth.wall_best)))
-        lines.append(f"- Target ({growth.mode}): per-worker evaluation cost {ms:.1f} ms wall / "
-                     f"{growth.cpu.slope * 1000:.1f} ms CPU / {growth.wall_best.slope * 1000:.1f} ms fastest-run wall "
-                     f"(target < {PER_WORKER_TARGET_MS:.0f} ms): wall {_verdict(ms < PER_WORKER_TARGET_MS)}, "
-                     f"CPU {_verdict(growth.cpu.slope * 1000 < PER_WORKER_TARGET_MS)}. "
-                     f"Linear (R² >= 0.99 and curvature <= 2): {linear}.")
+        linear = "; ".join(
+            f"{what} {_verdict(fit.is_linear())} (R² {fit.r_squared:.3f}, curvature {fit.curvature:.2f})"
+            for what, fit in (("wall", growth.wall), ("CPU", growth.cpu), ("fastest-run wall", growth.wall_best))
+        )
+        lines.append(
+            f"- Target ({growth.mode}): per-worker evaluation cost {ms:.1f} ms wall / "
+            f"{growth.cpu.slope * 1000:.1f} ms CPU / {growth.wall_best.slope * 1000:.1f} ms fastest-run wall "
+            f"(target < {PER_WORKER_TARGET_MS:.0f} ms): wall {_verdict(ms < PER_WORKER_TARGET_MS)}, "
+            f"CPU {_verdict(growth.cpu.slope * 1000 < PER_WORKER_TARGET_MS)}. "
+            f"Linear (R² >= 0.99 and curvature <= 2): {linear}."
+        )
     return [*lines, ""]
 
 
@@ -170,43 +207,93 @@ def critical_path_section(results: Results) -> list[str]:
     lines = ["## 3. Critical path and modelled `pulumi up` duration", "", data.PARALLELISM_NOTE, ""]
     lines += _table(
         ["stack", "resources", "critical path", "data edges only", "required orderings only", "avoidable"],
-        [[m.stack, m.resources, _min(m.serial.full), _min(m.serial.data_only), _min(m.serial.required_only),
-          f"{m.serial.avoidable:.0f} s"] for m in results.models],
+        [
+            [
+                m.stack,
+                m.resources,
+                _min(m.serial.full),
+                _min(m.serial.data_only),
+                _min(m.serial.required_only),
+                f"{m.serial.avoidable:.0f} s",
+            ]
+            for m in results.models
+        ],
     )
     dev = next(m for m in results.models if m.stack == "dev")
-    lines += [f"Critical path of `dev` ({len(dev.path)} resources, {_min(dev.serial.full)}); *via* is why a step "
-              "waits for the one before:", ""]
-    lines += _table(["#", "resource", "type", "modelled s", "done at", "via"],
-                    [[i + 1, step.name, f"`{step.type}`", f"{step.seconds:g}", f"{step.finish:.0f} s",
-                      step.via.name.lower() if step.via is not None else "start"]
-                     for i, step in enumerate(dev.path)])
-    lines += ["Explicit orderings (`depends_on` with no data flow) in `dev`, grouped by component and verdict; "
-              "*saving* is how much shorter the modelled critical path gets without them:", ""]
+    lines += [
+        f"Critical path of `dev` ({len(dev.path)} resources, {_min(dev.serial.full)}); *via* is why a step "
+        "waits for the one before:",
+        "",
+    ]
+    lines += _table(
+        ["#", "resource", "type", "modelled s", "done at", "via"],
+        [
+            [
+                i + 1,
+                step.name,
+                f"`{step.type}`",
+                f"{step.seconds:g}",
+                f"{step.finish:.0f} s",
+                step.via.name.lower() if step.via is not None else "start",
+            ]
+            for i, step in enumerate(dev.path)
+        ],
+    )
+    lines += [
+        "Explicit orderings (`depends_on` with no data flow) in `dev`, grouped by component and verdict; "
+        "*saving* is how much shorter the modelled critical path gets without them:",
+        "",
+    ]
     lines += _table(
         ["waits", "for", "edges (+implied)", "required", "saving", "why"],
-        [[g.dependent_component, g.dependency_component, f"{len(g.edges)} (+{len(g.implied)})",
-          {True: "yes", False: "**no**", None: "no rule"}[g.required], f"{g.saving:.0f} s",
-          g.rule.reason if g.rule else "-"] for g in dev.serial.groups],
+        [
+            [
+                g.dependent_component,
+                g.dependency_component,
+                f"{len(g.edges)} (+{len(g.implied)})",
+                {True: "yes", False: "**no**", None: "no rule"}[g.required],
+                f"{g.saving:.0f} s",
+                g.rule.reason if g.rule else "-",
+            ]
+            for g in dev.serial.groups
+        ],
     )
     on_path = [g for g in dev.serial.groups if g.required is False and g.saving > 0]
-    lines.append(f"- Target: no avoidable serial step on the critical path: {_verdict(not on_path)}"
-                 + (" - " + "; ".join(f"{g.dependent_component} -> {g.dependency_component} costs "
-                                       f"{g.saving:.0f} s" for g in on_path) if on_path else "") + ".")
+    lines.append(
+        f"- Target: no avoidable serial step on the critical path: {_verdict(not on_path)}"
+        + (
+            " - "
+            + "; ".join(f"{g.dependent_component} -> {g.dependency_component} costs {g.saving:.0f} s" for g in on_path)
+            if on_path
+            else ""
+        )
+        + "."
+    )
     off_path = [g for g in dev.serial.groups if g.required is False and g.saving == 0]
     if off_path:
-        lines.append("- Not required but off the critical path today (cost nothing in this model; *slack* is how "
-                     "much slower the branch may get before they would): " + "; ".join(
-                         f"{g.dependent_component} -> {g.dependency_component} ({len(g.edges)} serial edges, "
-                         f"{g.slack:.0f} s slack)"
-                         for g in off_path) + ".")
+        lines.append(
+            "- Not required but off the critical path today (cost nothing in this model; *slack* is how "
+            "much slower the branch may get before they would): "
+            + "; ".join(
+                f"{g.dependent_component} -> {g.dependency_component} ({len(g.edges)} serial edges, "
+                f"{g.slack:.0f} s slack)"
+                for g in off_path
+            )
+            + "."
+        )
     missing = sorted({t for m in results.models for t in m.missing_types})
     if missing:
         lines.append(f"- Types without a creation-time row (counted as 0 s): {', '.join(missing)}.")
     lines += ["", "Creation times (none measured: no cloud account):", ""]
-    lines += _table(["step", "seconds", "basis", "source / reasoning"],
-                    [[s.key, f"{s.seconds:g}", s.basis, s.source] for s in data.STEPS])
-    lines.append("The readiness gate (`pulumi-python:dynamic:Resource`) is " + " + ".join(data.READINESS_GATE)
-                 + f" = {data.type_seconds('pulumi-python:dynamic:Resource'):g} s after the instance is running.")
+    lines += _table(
+        ["step", "seconds", "basis", "source / reasoning"],
+        [[s.key, f"{s.seconds:g}", s.basis, s.source] for s in data.STEPS],
+    )
+    lines.append(
+        "The readiness gate (`pulumi-python:dynamic:Resource`) is "
+        + " + ".join(data.READINESS_GATE)
+        + f" = {data.type_seconds('pulumi-python:dynamic:Resource'):g} s after the instance is running."
+    )
     return [*lines, ""]
 
 
@@ -217,19 +304,40 @@ def _min(seconds: float) -> str:
 def cost_section(results: Results) -> list[str]:
     lines = ["## 4. Monthly cost in us-east-1 (730 h; data transfer and NAT data processing excluded)", ""]
     lines += _table(
-        ["stack", "nodes", "self-managed (this program)", "same workers on EKS", "NAT-gateway design",
-         "cheaper than EKS"],
-        [[m.stack, _nodes(m.self_managed), f"${total(m.self_managed):.2f}", f"${total(m.eks):.2f}",
-          f"${total(m.nat):.2f} + $0.045/GB", "yes" if total(m.self_managed) < total(m.eks) else "**no**"]
-         for m in results.models],
+        [
+            "stack",
+            "nodes",
+            "self-managed (this program)",
+            "same workers on EKS",
+            "NAT-gateway design",
+            "cheaper than EKS",
+        ],
+        [
+            [
+                m.stack,
+                _nodes(m.self_managed),
+                f"${total(m.self_managed):.2f}",
+                f"${total(m.eks):.2f}",
+                f"${total(m.nat):.2f} + $0.045/GB",
+                "yes" if total(m.self_managed) < total(m.eks) else "**no**",
+            ]
+            for m in results.models
+        ],
     )
     dev = next(m for m in results.models if m.stack == "dev")
-    for title, cost_lines in (("dev, self-managed", dev.self_managed), ("dev on EKS", dev.eks),
-                              ("dev, NAT-gateway design", dev.nat)):
+    for title, cost_lines in (
+        ("dev, self-managed", dev.self_managed),
+        ("dev on EKS", dev.eks),
+        ("dev, NAT-gateway design", dev.nat),
+    ):
         lines += [f"{title}:", ""]
-        lines += _table(["item", "quantity", "USD/month"],
-                        [*([line.item, line.counted, f"{line.monthly_usd:.2f}"]
-                           for line in cost_lines), ["**total**", "", f"**{total(cost_lines):.2f}**"]])
+        lines += _table(
+            ["item", "quantity", "USD/month"],
+            [
+                *([line.item, line.counted, f"{line.monthly_usd:.2f}"] for line in cost_lines),
+                ["**total**", "", f"**{total(cost_lines):.2f}**"],
+            ],
+        )
     lines += [
         "- *EKS*: the control-plane node and its Elastic IP replaced by the EKS fee; workers, volumes and their "
         "public IPv4 unchanged. EKS no longer offers 1.21/1.22, and versions in extended support cost $0.60/h.",
@@ -238,10 +346,13 @@ def cost_section(results: Results) -> list[str]:
         f"- Target: `dev` cheaper per month than the same nodes on EKS: "
         f"{_verdict(total(dev.self_managed) < total(dev.eks))} (${total(dev.self_managed):.2f} vs "
         f"${total(dev.eks):.2f}).",
-        "", data.PRICE_NOTE, "",
+        "",
+        data.PRICE_NOTE,
+        "",
     ]
-    lines += _table(["price", "USD", "unit", "source"],
-                    [[p.key, f"{p.usd:g}", p.unit, p.source] for p in data.PRICES.values()])
+    lines += _table(
+        ["price", "USD", "unit", "source"], [[p.key, f"{p.usd:g}", p.unit, p.source] for p in data.PRICES.values()]
+    )
     lines.append(data.HOURS_SOURCE)
     return [*lines, ""]
 
@@ -252,8 +363,12 @@ def _nodes(lines: list[CostLine]) -> str:
 
 
 def render(results: Results) -> str:
-    lines = ["# Benchmarks and cost", "", "Machine and run: " + "; ".join(f"{k}: {v}" for k, v in
-                                                                         results.context.items()), ""]
+    lines = [
+        "# Benchmarks and cost",
+        "",
+        "Machine and run: " + "; ".join(f"{k}: {v}" for k, v in results.context.items()),
+        "",
+    ]
     for section in (evaluation_section, growth_section, critical_path_section, cost_section):
         lines += section(results)
     return "\n".join(lines).rstrip() + "\n"

@@ -36,28 +36,70 @@ class SerialRule:
 
 
 SERIAL_RULES: tuple[SerialRule, ...] = (
-    SerialRule(_NODES, "k8sdualstack:pki:ClusterPki", "aws:ec2/instance:Instance", "aws:ssm/parameter:Parameter",
-               True, "the boot script reads these SSM parameters; nothing the instance takes as input flows "
-               "from them, so only depends_on can order it"),
-    SerialRule("k8sdualstack:cluster:ClusterAccess", _NODES, "pulumi-python:dynamic:Resource", "*", True,
-               "the model times the gate (boot + kubeadm init) from the instance's start, so its 'saving' is "
-               "an artefact; in reality the edge costs nothing: the gate would poll an unanswering endpoint"),
-    SerialRule(_CCM, _CCM, "kubernetes:apps/v1:DaemonSet", "*", True,
-               "by design: the CCM pod starts with its Secrets, ConfigMap, ServiceAccount and RBAC in place, "
-               "so it never logs 'forbidden' (Kubernetes would retry, so not strictly needed)"),
-    SerialRule(_CCM, _CCM, "*", "*", False,
-               "Secrets, ConfigMap, ServiceAccount and RBAC objects need nothing from each other; only the "
-               "DaemonSet needs them all, yet each waits for the one before"),
-    SerialRule(_SMOKE, _SMOKE, "*", "kubernetes:core/v1:Namespace", True,
-               "the API server rejects objects in a namespace that does not exist"),
-    SerialRule(_SMOKE, _SMOKE, "*", "*", False,
-               "the Service needs no Deployment to exist; its endpoints follow the pods whenever they come"),
-    SerialRule(_SMOKE, _CILIUM, "kubernetes:apps/v1:Deployment", "*", True,
-               "Pulumi awaits Ready pods, which need the CNI"),
-    SerialRule(_SMOKE, _CCM, "kubernetes:apps/v1:Deployment", "*", True,
-               "Pulumi awaits Ready pods, which need a node the CCM has initialised (uninitialized taint)"),
-    SerialRule(_SMOKE, "*", "*", "*", False,
-               "creating a Namespace or Service needs neither the CNI nor the CCM"),
+    SerialRule(
+        _NODES,
+        "k8sdualstack:pki:ClusterPki",
+        "aws:ec2/instance:Instance",
+        "aws:ssm/parameter:Parameter",
+        True,
+        "the boot script reads these SSM parameters; nothing the instance takes as input flows "
+        "from them, so only depends_on can order it",
+    ),
+    SerialRule(
+        "k8sdualstack:cluster:ClusterAccess",
+        _NODES,
+        "pulumi-python:dynamic:Resource",
+        "*",
+        True,
+        "the model times the gate (boot + kubeadm init) from the instance's start, so its 'saving' is "
+        "an artefact; in reality the edge costs nothing: the gate would poll an unanswering endpoint",
+    ),
+    SerialRule(
+        _CCM,
+        _CCM,
+        "kubernetes:apps/v1:DaemonSet",
+        "*",
+        True,
+        "by design: the CCM pod starts with its Secrets, ConfigMap, ServiceAccount and RBAC in place, "
+        "so it never logs 'forbidden' (Kubernetes would retry, so not strictly needed)",
+    ),
+    SerialRule(
+        _CCM,
+        _CCM,
+        "*",
+        "*",
+        False,
+        "Secrets, ConfigMap, ServiceAccount and RBAC objects need nothing from each other; only the "
+        "DaemonSet needs them all, yet each waits for the one before",
+    ),
+    SerialRule(
+        _SMOKE,
+        _SMOKE,
+        "*",
+        "kubernetes:core/v1:Namespace",
+        True,
+        "the API server rejects objects in a namespace that does not exist",
+    ),
+    SerialRule(
+        _SMOKE,
+        _SMOKE,
+        "*",
+        "*",
+        False,
+        "the Service needs no Deployment to exist; its endpoints follow the pods whenever they come",
+    ),
+    SerialRule(
+        _SMOKE, _CILIUM, "kubernetes:apps/v1:Deployment", "*", True, "Pulumi awaits Ready pods, which need the CNI"
+    ),
+    SerialRule(
+        _SMOKE,
+        _CCM,
+        "kubernetes:apps/v1:Deployment",
+        "*",
+        True,
+        "Pulumi awaits Ready pods, which need a node the CCM has initialised (uninitialized taint)",
+    ),
+    SerialRule(_SMOKE, "*", "*", "*", False, "creating a Namespace or Service needs neither the CNI nor the CCM"),
 )
 
 
@@ -122,9 +164,15 @@ def analyse(dag: Dag, graph: Graph, rules: Iterable[SerialRule] = SERIAL_RULES) 
     plan = schedule(dag)
     full = plan.length
     groups = tuple(
-        SerialGroup(dependent, dependency, rule, tuple(edges), tuple(implied_edges),
-                    full - schedule(dag.without(edges + implied_edges)).length,
-                    min(plan.edge_slack(edge) for edge in edges + implied_edges))
+        SerialGroup(
+            dependent,
+            dependency,
+            rule,
+            tuple(edges),
+            tuple(implied_edges),
+            full - schedule(dag.without(edges + implied_edges)).length,
+            min(plan.edge_slack(edge) for edge in edges + implied_edges),
+        )
         for (dependent, dependency, _), (rule, edges, implied_edges) in sorted(grouped.items())
     )
     not_required = [edge for group in groups if group.required is not True for edge in group.edges + group.implied]
@@ -134,4 +182,3 @@ def analyse(dag: Dag, graph: Graph, rules: Iterable[SerialRule] = SERIAL_RULES) 
         required_only=schedule(dag.without(not_required)).length,
         groups=groups,
     )
-

@@ -311,9 +311,7 @@ class CapturingMonitor(MockMonitor):
             records = list(self._records.values())
             outputs = {urn: dict(values) for urn, values in self._outputs.items()}
             invokes = list(self._invokes)
-        merged = [
-            ResourceRecord(**{**record.__dict__, "outputs": outputs.get(record.urn, {})}) for record in records
-        ]
+        merged = [ResourceRecord(**{**record.__dict__, "outputs": outputs.get(record.urn, {})}) for record in records]
         stack = next((record for record in merged if record.type == STACK_TYPE), None)
         return Graph(
             resources=sorted((record for record in merged if record.type != STACK_TYPE), key=lambda r: r.urn),

@@ -93,8 +93,15 @@ def run_program_capturing(
     context = contextvars.copy_context()
     error = context.run(
         functools.partial(
-            _run_isolated, body, monitor=monitor, mocks=mocks, project=project, stack=stack, preview=preview,
-            config=config, project_dir=project_dir,
+            _run_isolated,
+            body,
+            monitor=monitor,
+            mocks=mocks,
+            project=project,
+            stack=stack,
+            preview=preview,
+            config=config,
+            project_dir=project_dir,
         )
     )
     graph = monitor.graph(project=project, stack_name=stack, preview=preview)
@@ -118,8 +125,15 @@ def _reset_runtime_state(project_dir: Path) -> None:
 
 
 def _run_isolated(
-    body: Callable[[], None], *, monitor: CapturingMonitor, mocks: OfflineMocks,
-    project: str, stack: str, preview: bool, config: dict[str, str], project_dir: Path,
+    body: Callable[[], None],
+    *,
+    monitor: CapturingMonitor,
+    mocks: OfflineMocks,
+    project: str,
+    stack: str,
+    preview: bool,
+    config: dict[str, str],
+    project_dir: Path,
 ) -> BaseException | None:
     """Runs inside a fresh copy of the context (see module docstring); returns the program's error."""
     previous_loop = _current_loop()

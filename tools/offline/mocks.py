@@ -60,9 +60,13 @@ _EC2_IDS: dict[str, tuple[str, str]] = {
 }
 # Types the provider auto-names (`<name>-<7 random chars>`) when the program sets no name.
 _AUTONAMED = {
-    "aws:iam/role:Role": "name", "aws:iam/policy:Policy": "name", "aws:iam/instanceProfile:InstanceProfile": "name",
-    "aws:iam/rolePolicy:RolePolicy": "name", "aws:ssm/parameter:Parameter": "name",
-    "aws:ec2/securityGroup:SecurityGroup": "name", "aws:ec2/launchTemplate:LaunchTemplate": "name",
+    "aws:iam/role:Role": "name",
+    "aws:iam/policy:Policy": "name",
+    "aws:iam/instanceProfile:InstanceProfile": "name",
+    "aws:iam/rolePolicy:RolePolicy": "name",
+    "aws:ssm/parameter:Parameter": "name",
+    "aws:ec2/securityGroup:SecurityGroup": "name",
+    "aws:ec2/launchTemplate:LaunchTemplate": "name",
     "aws:ec2/keyPair:KeyPair": "keyName",
 }
 
@@ -132,7 +136,10 @@ class OfflineMocks(Mocks):
     """
 
     def __init__(
-        self, region: str = "us-east-1", account_id: str = ACCOUNT_ID, preview: bool = False,
+        self,
+        region: str = "us-east-1",
+        account_id: str = ACCOUNT_ID,
+        preview: bool = False,
         now: dt.datetime | None = None,
     ) -> None:
         self.region = region
@@ -163,8 +170,11 @@ class OfflineMocks(Mocks):
                 "id": f"{i.get('role')}-{digest(a.name)[:20]}"
             },
             "aws:ssm/parameter:Parameter": lambda a, i, n: {
-                "id": n, "arn": self._arn("ssm", f"parameter/{n.lstrip('/')}"),
-                "version": 1, "tier": i.get("tier", "Standard"), "dataType": i.get("dataType", "text"),
+                "id": n,
+                "arn": self._arn("ssm", f"parameter/{n.lstrip('/')}"),
+                "version": 1,
+                "tier": i.get("tier", "Standard"),
+                "dataType": i.get("dataType", "text"),
             },
             "aws:ec2/route:Route": lambda a, i, n: {"id": f"r-{i.get('routeTableId')}{int(digest(a.name)[:8], 16)}"},
             "tls:index/privateKey:PrivateKey": lambda a, i, n: tlsgen.private_key_outputs(a.name, i),
@@ -318,8 +328,12 @@ class OfflineMocks(Mocks):
         public_ip = _in_range(EIP_RANGE, args.name)
         with self._lock:
             self._eips[resource_id] = public_ip
-        outputs = {"allocationId": resource_id, "publicIp": public_ip, "publicDns": self._public_dns(public_ip),
-                   "domain": inputs.get("domain", "vpc")}
+        outputs = {
+            "allocationId": resource_id,
+            "publicIp": public_ip,
+            "publicDns": self._public_dns(public_ip),
+            "domain": inputs.get("domain", "vpc"),
+        }
         if inputs.get("instance") or inputs.get("networkInterface"):
             outputs["associationId"] = ec2_id("eipassoc", args.name)
         return outputs
@@ -329,11 +343,23 @@ class OfflineMocks(Mocks):
             subnet = dict(self._subnets.get(inputs.get("subnetId", ""), {}))
             public_ip = self._eips.get(inputs.get("allocationId", ""), "")
         private_ip = self._allocate(subnet["cidrBlock"], args.name) if subnet.get("cidrBlock") else ""
-        return {"publicIp": public_ip, "privateIp": private_ip, "networkInterfaceId": ec2_id("eni", args.name),
-                "connectivityType": inputs.get("connectivityType", "public")}
+        return {
+            "publicIp": public_ip,
+            "privateIp": private_ip,
+            "networkInterfaceId": ec2_id("eni", args.name),
+            "connectivityType": inputs.get("connectivityType", "public"),
+        }
 
-    def _iam(self, inputs: dict[str, Any], *, kind: str, name: str, prefix: str,
-             id_: str | None = None, unique: str = "uniqueId") -> dict[str, Any]:
+    def _iam(
+        self,
+        inputs: dict[str, Any],
+        *,
+        kind: str,
+        name: str,
+        prefix: str,
+        id_: str | None = None,
+        unique: str = "uniqueId",
+    ) -> dict[str, Any]:
         arn = self._arn("iam", f"{kind}{inputs.get('path', '/')}{name}", region=False)
         return {"arn": arn, "id": id_ or arn, unique: prefix + digest(kind, name)[:17].upper()}
 
@@ -345,8 +371,13 @@ class OfflineMocks(Mocks):
         data = bytes.fromhex(digest("random-id", args.name))[: int(inputs.get("byteLength", 8))]
         prefix = inputs.get("prefix", "")
         url = base64.urlsafe_b64encode(data).decode().rstrip("=")
-        return {"id": url, "b64Url": prefix + url, "b64Std": prefix + base64.b64encode(data).decode(),
-                "hex": prefix + data.hex(), "dec": prefix + str(int.from_bytes(data, "big"))}
+        return {
+            "id": url,
+            "b64Url": prefix + url,
+            "b64Std": prefix + base64.b64encode(data).decode(),
+            "hex": prefix + data.hex(),
+            "dec": prefix + str(int.from_bytes(data, "big")),
+        }
 
     # -- invokes ---------------------------------------------------------------------------
 
@@ -361,21 +392,38 @@ class OfflineMocks(Mocks):
             count = _ZONE_COUNTS.get(self.region, 3)
             names = [f"{self.region}{chr(ord('a') + index)}" for index in range(count)]
             names = [zone for zone in names if zone not in (inputs.get("excludeNames") or [])]
-            return {"id": self.region, "names": names, "zoneIds": [self._zone_id(zone) for zone in names],
-                    "groupNames": [self.region] * len(names), "state": inputs.get("state")}
+            return {
+                "id": self.region,
+                "names": names,
+                "zoneIds": [self._zone_id(zone) for zone in names],
+                "groupNames": [self.region] * len(names),
+                "state": inputs.get("state"),
+            }
         if token == "aws:ec2/getAmi:getAmi":
             return self._ami(inputs)
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"id": self.account_id, "accountId": self.account_id, "userId": "AIDA" + digest("user")[:17].upper(),
-                    "arn": self._arn("iam", "user/offline-render", region=False)}
+            return {
+                "id": self.account_id,
+                "accountId": self.account_id,
+                "userId": "AIDA" + digest("user")[:17].upper(),
+                "arn": self._arn("iam", "user/offline-render", region=False),
+            }
         if token == "aws:index/getPartition:getPartition":
             suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
-            return {"id": self.partition, "partition": self.partition, "dnsSuffix": suffix,
-                    "reverseDnsPrefix": ".".join(reversed(suffix.split(".")))}
+            return {
+                "id": self.partition,
+                "partition": self.partition,
+                "dnsSuffix": suffix,
+                "reverseDnsPrefix": ".".join(reversed(suffix.split("."))),
+            }
         if token == "aws:index/getRegion:getRegion":
-            return {"id": self.region, "name": self.region, "region": self.region,
-                    "description": f"offline placeholder for {self.region}",
-                    "endpoint": f"ec2.{self.region}.amazonaws.com"}
+            return {
+                "id": self.region,
+                "name": self.region,
+                "region": self.region,
+                "description": f"offline placeholder for {self.region}",
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+            }
         return {}
 
     def _ami(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -386,9 +434,17 @@ class OfflineMocks(Mocks):
         owner = (inputs.get("owners") or [self.account_id])[0]
         ami = ec2_id("ami", f"{self.region}|{name}|{architecture}")
         return {
-            "id": ami, "imageId": ami, "name": name, "architecture": architecture, "ownerId": owner,
-            "imageLocation": f"{owner}/{name}", "rootDeviceName": "/dev/sda1", "rootDeviceType": "ebs",
-            "virtualizationType": "hvm", "state": "available", "platformDetails": "Linux/UNIX",
+            "id": ami,
+            "imageId": ami,
+            "name": name,
+            "architecture": architecture,
+            "ownerId": owner,
+            "imageLocation": f"{owner}/{name}",
+            "rootDeviceName": "/dev/sda1",
+            "rootDeviceType": "ebs",
+            "virtualizationType": "hvm",
+            "state": "available",
+            "platformDetails": "Linux/UNIX",
             "creationDate": f"{AMI_DATE[:4]}-{AMI_DATE[4:6]}-{AMI_DATE[6:]}T00:00:00.000Z",
             "arn": self._arn("ec2", f"image/{ami}"),
         }

@@ -36,13 +36,21 @@ PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519Public
 
 _SEED_LABEL = "k8s-dualstack-aws offline mock key, not secret"
 _CURVES: dict[str, ec.EllipticCurve] = {
-    "P224": ec.SECP224R1(), "P256": ec.SECP256R1(), "P384": ec.SECP384R1(), "P521": ec.SECP521R1(),
+    "P224": ec.SECP224R1(),
+    "P256": ec.SECP256R1(),
+    "P384": ec.SECP384R1(),
+    "P521": ec.SECP521R1(),
 }
 _KEY_USAGES = {
-    "digital_signature": "digital_signature", "content_commitment": "content_commitment",
-    "key_encipherment": "key_encipherment", "data_encipherment": "data_encipherment",
-    "key_agreement": "key_agreement", "cert_signing": "key_cert_sign", "crl_signing": "crl_sign",
-    "encipher_only": "encipher_only", "decipher_only": "decipher_only",
+    "digital_signature": "digital_signature",
+    "content_commitment": "content_commitment",
+    "key_encipherment": "key_encipherment",
+    "data_encipherment": "data_encipherment",
+    "key_agreement": "key_agreement",
+    "cert_signing": "key_cert_sign",
+    "crl_signing": "crl_sign",
+    "encipher_only": "encipher_only",
+    "decipher_only": "decipher_only",
 }
 _EXTENDED_USAGES = {
     "any_extended": ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
@@ -62,11 +70,16 @@ _EXTENDED_USAGES = {
 }
 # Go's pkix.Name order, which the provider uses for subjects.
 _SUBJECT_FIELDS = (
-    ("country", NameOID.COUNTRY_NAME), ("province", NameOID.STATE_OR_PROVINCE_NAME),
-    ("locality", NameOID.LOCALITY_NAME), ("streetAddresses", NameOID.STREET_ADDRESS),
-    ("postalCode", NameOID.POSTAL_CODE), ("organization", NameOID.ORGANIZATION_NAME),
-    ("organizationalUnit", NameOID.ORGANIZATIONAL_UNIT_NAME), ("commonName", NameOID.COMMON_NAME),
-    ("serialNumber", NameOID.SERIAL_NUMBER), ("emailAddress", NameOID.EMAIL_ADDRESS),
+    ("country", NameOID.COUNTRY_NAME),
+    ("province", NameOID.STATE_OR_PROVINCE_NAME),
+    ("locality", NameOID.LOCALITY_NAME),
+    ("streetAddresses", NameOID.STREET_ADDRESS),
+    ("postalCode", NameOID.POSTAL_CODE),
+    ("organization", NameOID.ORGANIZATION_NAME),
+    ("organizationalUnit", NameOID.ORGANIZATIONAL_UNIT_NAME),
+    ("commonName", NameOID.COMMON_NAME),
+    ("serialNumber", NameOID.SERIAL_NUMBER),
+    ("emailAddress", NameOID.EMAIL_ADDRESS),
 )
 
 DETERMINISTIC_RSA_MAX_BITS = 2048
@@ -293,8 +306,16 @@ def _serial(name: str, *parts: str) -> int:
 
 
 def _issue(
-    name: str, inputs: Mapping[str, Any], *, subject: x509.Name, public_key: PublicKey, sans: list[x509.GeneralName],
-    issuer: x509.Name, signing_key: PrivateKey, issuer_ski: bytes | None, now: dt.datetime,
+    name: str,
+    inputs: Mapping[str, Any],
+    *,
+    subject: x509.Name,
+    public_key: PublicKey,
+    sans: list[x509.GeneralName],
+    issuer: x509.Name,
+    signing_key: PrivateKey,
+    issuer_ski: bytes | None,
+    now: dt.datetime,
 ) -> dict[str, Any]:
     hours = int(inputs["validityPeriodHours"])
     uses = list(inputs.get("allowedUses") or [])
@@ -305,9 +326,12 @@ def _issue(
     max_path = inputs.get("maxPathLength")
     builder = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(issuer).public_key(public_key)
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
         .serial_number(_serial(name, subject.rfc4514_string(), str(hours)))
-        .not_valid_before(now).not_valid_after(now + dt.timedelta(hours=hours))
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(hours=hours))
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=max_path if is_ca and max_path else None), True)
     )
     flags = dict.fromkeys(_KEY_USAGES.values(), False)
@@ -342,8 +366,15 @@ def self_signed_cert_outputs(name: str, inputs: Mapping[str, Any], now: dt.datet
     subject = _subject(inputs.get("subject"))
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key()).digest
     outputs = _issue(
-        name, inputs, subject=subject, public_key=key.public_key(), sans=_sans(inputs), issuer=subject,
-        signing_key=key, issuer_ski=ski, now=now,
+        name,
+        inputs,
+        subject=subject,
+        public_key=key.public_key(),
+        sans=_sans(inputs),
+        issuer=subject,
+        signing_key=key,
+        issuer_ski=ski,
+        now=now,
     )
     return {**outputs, "keyAlgorithm": algorithm_of(key)}
 
@@ -378,7 +409,14 @@ def locally_signed_cert_outputs(name: str, inputs: Mapping[str, Any], now: dt.da
     if not isinstance(public_key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
         raise ValueError(f"tls.LocallySignedCert {name}: unsupported key type in the request")
     outputs = _issue(
-        name, inputs, subject=request.subject, public_key=public_key, sans=sans, issuer=ca_cert.subject,
-        signing_key=ca_key, issuer_ski=ca_ski, now=now,
+        name,
+        inputs,
+        subject=request.subject,
+        public_key=public_key,
+        sans=sans,
+        issuer=ca_cert.subject,
+        signing_key=ca_key,
+        issuer_ski=ca_ski,
+        now=now,
     )
     return {**outputs, "caKeyAlgorithm": algorithm_of(ca_key)}

@@ -71,11 +71,19 @@ def render(stacks: Sequence[str]) -> ToolResult:
     result = ToolResult("render", "all", checked=len(stacks))
     targets = [["--all"]] if list(stacks) == list_stacks() else [["--stack", stack] for stack in stacks]
     for target in targets:
-        completed = subprocess.run([sys.executable, "-m", "tools.render", *target], cwd=REPO_ROOT,
-                                   capture_output=True, text=True, timeout=1800, check=False)
+        completed = subprocess.run(
+            [sys.executable, "-m", "tools.render", *target],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
         if completed.returncode != 0:
-            result.error = f"render {' '.join(target)} exited {completed.returncode}: " + (
-                completed.stderr or completed.stdout)[-3000:]
+            result.error = (
+                f"render {' '.join(target)} exited {completed.returncode}: "
+                + (completed.stderr or completed.stdout)[-3000:]
+            )
     return result
 
 
@@ -132,8 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{result.tool} [{result.stack}] {finding.location}: {finding.message}", file=sys.stderr)
         if result.error:
             print(f"{result.tool} [{result.stack}] could not run: {result.error}", file=sys.stderr)
-    print(f"{'FAILED' if failed else 'passed'}: {sum(len(r.findings) for r in results)} findings, "
-          f"{sum(r.error is not None for r in results)} tool errors in {elapsed:.0f}s; details in {summary}")
+    print(
+        f"{'FAILED' if failed else 'passed'}: {sum(len(r.findings) for r in results)} findings, "
+        f"{sum(r.error is not None for r in results)} tool errors in {elapsed:.0f}s; details in {summary}"
+    )
     return 1 if failed else 0
 
 

@@ -41,8 +41,7 @@ def check_repository(root: Path = REPO_ROOT) -> ToolResult:
     if not files:
         result.notes.append(f"no workflows yet: {WORKFLOWS}/ is empty or missing")
         return result
-    completed = run([binary(), "-format", "{{json .}}",
-                     *(str(path.relative_to(root)) for path in files)], cwd=root)
+    completed = run([binary(), "-format", "{{json .}}", *(str(path.relative_to(root)) for path in files)], cwd=root)
     if completed.returncode not in (0, 1) or not completed.stdout.strip().startswith("["):
         result.error = f"actionlint exited {completed.returncode}: {(completed.stderr or completed.stdout)[-1000:]}"
         return result

@@ -15,8 +15,10 @@ from tools.aws_replay import PlannedResource, ReplayResult, clients, planned_res
 from tools.validate.common import VALIDATE_DIR, Finding, ToolResult
 from tools.validate.motoserver import moto_server
 
-RULE_TYPES = {"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": False,
-              "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": True}
+RULE_TYPES = {
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": False,
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": True,
+}
 
 
 def version() -> str:
@@ -43,18 +45,25 @@ def readback(result: ReplayResult, planned: list[PlannedResource]) -> list[Findi
         described = ec2.describe_subnets(SubnetIds=[result.ids[subnet.urn]])["Subnets"][0]
         blocks = [a["Ipv6CidrBlock"] for a in described.get("Ipv6CidrBlockAssociationSet", [])]
         if blocks != [result.subnet_ipv6_cidrs.get(subnet.name)] or not described.get("AssignIpv6AddressOnCreation"):
-            findings.append(Finding(subnet.name, f"IPv6 {blocks}, auto-assign "
-                                                 f"{described.get('AssignIpv6AddressOnCreation')}"))
-    planned_rules = Counter((r.property_dependencies["securityGroupId"][0], RULE_TYPES[r.type])
-                            for t in RULE_TYPES for r in by_type.get(t, []))
+            findings.append(
+                Finding(subnet.name, f"IPv6 {blocks}, auto-assign {described.get('AssignIpv6AddressOnCreation')}")
+            )
+    planned_rules = Counter(
+        (r.property_dependencies["securityGroupId"][0], RULE_TYPES[r.type])
+        for t in RULE_TYPES
+        for r in by_type.get(t, [])
+    )
     for group in by_type.get("aws:ec2/securityGroup:SecurityGroup", []):
         rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [result.ids[group.urn]]}])
         held = Counter(rule["IsEgress"] for rule in rules["SecurityGroupRules"])
         for egress in (False, True):
             if held[egress] != planned_rules[(group.urn, egress)]:
                 direction = "egress" if egress else "ingress"
-                findings.append(Finding(group.name, f"{held[egress]} {direction} rules, planned "
-                                                    f"{planned_rules[(group.urn, egress)]}"))
+                findings.append(
+                    Finding(
+                        group.name, f"{held[egress]} {direction} rules, planned {planned_rules[(group.urn, egress)]}"
+                    )
+                )
     for table in by_type.get("aws:ec2/routeTable:RouteTable", []):
         routes = ec2.describe_route_tables(RouteTableIds=[result.ids[table.urn]])["RouteTables"][0]["Routes"]
         destinations = {r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock") for r in routes}
@@ -66,8 +75,10 @@ def readback(result: ReplayResult, planned: list[PlannedResource]) -> list[Findi
     for name, instance in result.instances.items():
         subnet = next(s for s in by_type["aws:ec2/subnet:Subnet"] if result.ids[s.urn] == instance.subnet_id)
         ipv4_ok = ipaddress.ip_address(instance.private_ipv4) in ipaddress.ip_network(subnet.inputs["cidrBlock"])
-        ipv6_ok = any(ipaddress.ip_address(a) in ipaddress.ip_network(result.subnet_ipv6_cidrs[subnet.name])
-                      for a in instance.ipv6)
+        ipv6_ok = any(
+            ipaddress.ip_address(a) in ipaddress.ip_network(result.subnet_ipv6_cidrs[subnet.name])
+            for a in instance.ipv6
+        )
         if not (ipv4_ok and ipv6_ok):
             findings.append(Finding(name, f"addresses {instance.private_ipv4} {instance.ipv6} not in {subnet.name}"))
     return findings

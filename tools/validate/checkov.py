@@ -69,7 +69,10 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
             message = f"{failed['check_id']} {failed['check_name']} ({failed.get('resource', '?')})"
             result.findings.append(Finding(location, message))
         if summary.get("parsing_errors"):
-            result.findings.append(Finding(relative(stack_dir / "manifests"),
-                                           f"{summary['parsing_errors']} file(s) checkov could not parse"))
+            result.findings.append(
+                Finding(
+                    relative(stack_dir / "manifests"), f"{summary['parsing_errors']} file(s) checkov could not parse"
+                )
+            )
     result.notes.append(f"{len(files)} manifests; skipped by .checkov.yaml: {', '.join(skip_reasons())}")
     return result

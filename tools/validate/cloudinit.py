@@ -45,8 +45,11 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
         found = problems(output)
         result.findings += [Finding(relative(user_data), problem) for problem in found]
         if completed.returncode != 0 and not found:
-            result.findings.append(Finding(relative(user_data), f"cloud-init schema exited {completed.returncode}: "
-                                                                f"{output.strip()[-500:]}"))
+            result.findings.append(
+                Finding(
+                    relative(user_data), f"cloud-init schema exited {completed.returncode}: {output.strip()[-500:]}"
+                )
+            )
         elif completed.returncode == 0 and not any(marker in output for marker in _VALID):
             result.findings.append(Finding(relative(user_data), f"no verdict from cloud-init: {output.strip()[-500:]}"))
     if result.checked == 0:

@@ -72,8 +72,14 @@ def executable(name: str, *candidates: Path) -> str:
     return found
 
 
-def run(argv: Sequence[str], stdin: str | None = None, cwd: Path = REPO_ROOT,
-        timeout: int = COMMAND_SECONDS, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str],
+    stdin: str | None = None,
+    cwd: Path = REPO_ROOT,
+    timeout: int = COMMAND_SECONDS,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a tool to completion (bounded); output captured as text, never raises on exit codes."""
-    return subprocess.run(list(argv), input=stdin, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False)
+    return subprocess.run(
+        list(argv), input=stdin, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )

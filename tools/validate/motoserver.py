@@ -40,8 +40,14 @@ def moto_server(log: Path | None = None, timeout: float = SERVER_START_SECONDS) 
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     with contextlib.ExitStack() as stack:
         output = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
-        process = subprocess.Popen(_server_command(port), stdout=output, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            _server_command(port),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
         stack.callback(_stop, process)
         url = f"http://127.0.0.1:{port}"
         _wait_until_up(process, url, timeout)

@@ -79,8 +79,14 @@ def _validity_hours(path: Path) -> float:
 def issuer_of(cert: Certificate, all_certs: dict[str, Certificate]) -> Certificate | None:
     """The CA whose certificate the program passed as `caCertPem`."""
     wanted = str(cert.inputs.get("caCertPem", "")).strip()
-    return next((ca for ca in all_certs.values() if ca.self_signed and ca.path.exists()
-                 and ca.path.read_text(encoding="utf-8").strip() == wanted), None)
+    return next(
+        (
+            ca
+            for ca in all_certs.values()
+            if ca.self_signed and ca.path.exists() and ca.path.read_text(encoding="utf-8").strip() == wanted
+        ),
+        None,
+    )
 
 
 def _secret_bundle(stack_dir: Path, secret: str, key: str, directory: Path) -> Path | None:
@@ -110,8 +116,11 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
         expected_hours = settings.ca_validity_hours if cert.self_signed else settings.cert_validity_hours
         hours = _validity_hours(cert.path)
         if hours != expected_hours or float(cert.inputs.get("validityPeriodHours", -1)) != expected_hours:
-            finding(cert, f"valid for {hours:g} h, program asked {cert.inputs.get('validityPeriodHours')}, "
-                          f"configured {expected_hours}")
+            finding(
+                cert,
+                f"valid for {hours:g} h, program asked {cert.inputs.get('validityPeriodHours')}, "
+                f"configured {expected_hours}",
+            )
         issuer = cert if cert.self_signed else issuer_of(cert, certs)
         if issuer is None:
             finding(cert, "no rendered CA matches its caCertPem")
@@ -124,13 +133,17 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
         if cert.self_signed and "CA:TRUE" not in _x509(cert.path, "-ext", "basicConstraints"):
             finding(cert, "a CA certificate without basicConstraints CA:TRUE")
 
-    expected_chains = {f"{cluster}-admin": f"{cluster}-ca",
-                       f"{cluster}-front-proxy-client": f"{cluster}-front-proxy-ca"}
+    expected_chains = {
+        f"{cluster}-admin": f"{cluster}-ca",
+        f"{cluster}-front-proxy-client": f"{cluster}-front-proxy-ca",
+    }
     for leaf, ca in expected_chains.items():
         issuer = issuer_of(certs[leaf], certs) if leaf in certs else None
         if issuer is None or issuer.name != ca:
-            finding(Path(stack_dir / "pki" / f"{leaf}.crt"), f"expected to be issued by {ca}, is by "
-                                                             f"{issuer.name if issuer else 'nothing rendered'}")
+            finding(
+                Path(stack_dir / "pki" / f"{leaf}.crt"),
+                f"expected to be issued by {ca}, is by {issuer.name if issuer else 'nothing rendered'}",
+            )
     client = certs.get(f"{cluster}-front-proxy-client")
     if client and client.path.exists():
         subject = _x509(client.path, "-subject", "-nameopt", "RFC2253").strip().removeprefix("subject=").split(",")
@@ -143,8 +156,10 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
             result.findings.append(Finding(relative(stack_dir / "pki"), f"no {ca_name} rendered"))
     issuers = {c.name: getattr(issuer_of(c, certs), "name", None) for c in certs.values() if not c.self_signed}
     signed_by_etcd = [leaf for leaf, ca in issuers.items() if ca == f"{cluster}-etcd-ca"]
-    result.notes.append(f"etcd CA signs {len(signed_by_etcd)} rendered certificates (kubeadm issues etcd's own on "
-                        "the node from it); API-server certificates are issued the same way from the cluster CA")
+    result.notes.append(
+        f"etcd CA signs {len(signed_by_etcd)} rendered certificates (kubeadm issues etcd's own on "
+        "the node from it); API-server certificates are issued the same way from the cluster CA"
+    )
     _check_ccm_secrets(stack_dir, certs, cluster, finding)
     return result
 
@@ -152,8 +167,10 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
 def _check_ccm_secrets(stack_dir: Path, certs: dict[str, Certificate], cluster: str, finding: Any) -> None:
     """The CCM's CA Secrets hold the program's CAs, and the requestheader CA admits front-proxy-client."""
     with tempfile.TemporaryDirectory(prefix="validate-openssl-") as temporary:
-        expected = {(CLIENT_CA_SECRET, CLIENT_CA_FILE): f"{cluster}-ca",
-                    (REQUESTHEADER_CA_SECRET, REQUESTHEADER_CA_FILE): f"{cluster}-front-proxy-ca"}
+        expected = {
+            (CLIENT_CA_SECRET, CLIENT_CA_FILE): f"{cluster}-ca",
+            (REQUESTHEADER_CA_SECRET, REQUESTHEADER_CA_FILE): f"{cluster}-front-proxy-ca",
+        }
         for (secret, key), ca_name in expected.items():
             bundle = _secret_bundle(stack_dir, secret, key, Path(temporary))
             ca = certs.get(ca_name)

@@ -8,8 +8,10 @@ from tools.validate.checkov import skip_reasons
 from tools.validate.common import REPOSITORY, ToolResult
 
 NOT_APPLICABLE = "-"
-LEGEND = ("cell: findings / things checked (checkov: checks run; shellcheck: scripts; cloud-init, yamllint, "
-          "actionlint: files; openssl: certificates; moto: API calls); `-`: not run there")
+LEGEND = (
+    "cell: findings / things checked (checkov: checks run; shellcheck: scripts; cloud-init, yamllint, "
+    "actionlint: files; openssl: certificates; moto: API calls); `-`: not run there"
+)
 
 
 def _columns(results: Sequence[ToolResult], stacks: Sequence[str]) -> list[str]:
@@ -35,8 +37,13 @@ def table(results: Sequence[ToolResult], tools: Sequence[str], stacks: Sequence[
     return "\n".join([*lines, LEGEND])
 
 
-def summary_markdown(results: Sequence[ToolResult], tools: Sequence[str], stacks: Sequence[str],
-                     versions: Mapping[str, str], seconds: float) -> str:
+def summary_markdown(
+    results: Sequence[ToolResult],
+    tools: Sequence[str],
+    stacks: Sequence[str],
+    versions: Mapping[str, str],
+    seconds: float,
+) -> str:
     grid = _grid(results, tools, stacks)
     lines = ["# Validation by third-party tools", "", f"`make validate`, {seconds:.0f} s. {LEGEND}.", ""]
     lines += ["| " + " | ".join(grid[0]) + " |", "|" + "---|" * len(grid[0])]

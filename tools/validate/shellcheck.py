@@ -73,8 +73,10 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
     for user_data in sorted((stack_dir / "userdata").glob("*.yaml")):
         for script in scripts(user_data):
             result.checked += 1
-            completed = run([shellcheck, f"--severity={SEVERITY}", f"--shell={script.shell}", "--format=json1", "-"],
-                            stdin=script.text)
+            completed = run(
+                [shellcheck, f"--severity={SEVERITY}", f"--shell={script.shell}", "--format=json1", "-"],
+                stdin=script.text,
+            )
             if completed.returncode not in (0, 1):
                 result.error = f"shellcheck exited {completed.returncode} on {script.name}: {completed.stderr[-1000:]}"
                 return result

@@ -27,8 +27,16 @@ def lint(tool_result: ToolResult, files: list[Path]) -> ToolResult:
     if not files:
         tool_result.notes.append("no YAML files")
         return tool_result
-    completed = run([executable("yamllint"), "--config-file", str(CONFIG), "--format", "parsable",
-                     *(relative(path) for path in files)])  # relative: .yamllint.yaml's ignore patterns
+    completed = run(
+        [
+            executable("yamllint"),
+            "--config-file",
+            str(CONFIG),
+            "--format",
+            "parsable",
+            *(relative(path) for path in files),
+        ]
+    )  # relative: .yamllint.yaml's ignore patterns
     if completed.returncode not in (0, 1):
         tool_result.error = f"yamllint exited {completed.returncode}: {completed.stderr[-1000:]}"
         return tool_result
