@@ -2,7 +2,7 @@
 
 Everything that differs between Kubernetes versions is data in this module; the rest of
 the program asks a `Release` row (or `Release.at_least`) instead of comparing version
-strings. Facts and their upstream sources: ../shared/reference/ccm-facts.md.
+strings. The facts behind each table, with their upstream sources: docs/reference/.
 """
 
 from __future__ import annotations

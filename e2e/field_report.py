@@ -2,7 +2,7 @@
 
 Its RBAC is cloud-provider-aws's v1.20-era manifest: the same ServiceAccount, ClusterRoleBinding
 and authentication-reader RoleBinding as today, but a ClusterRole whose only serviceaccounts
-verb is `create` and that has no `serviceaccounts/token` (shared/reference/ccm-facts.md, "RBAC").
+verb is `create` and that has no `serviceaccounts/token` (docs/reference/flags-and-rbac.md, "RBAC").
 """
 
 from __future__ import annotations

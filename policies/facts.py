@@ -2,8 +2,8 @@
 
 The pack runs under the Pulumi CLI from `policies/` with its own virtualenv, so it cannot
 import the program's `components.versions`; tests/test_policies_facts.py checks that this table
-and the release matrix agree, so the two cannot drift. Sources: shared/reference/ccm-facts.md
-(cloud-provider-aws pkg/providers/v1/config/config.go, kubernetes/k8s.io images.yaml, KEP-3705).
+and the release matrix agree, so the two cannot drift. Sources, with their upstream records:
+docs/reference/ (cloud-config.md, ccm-images.md, kubelet-and-kubeadm.md).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ CLUSTER_TAG_VALUES: Final = frozenset({"owned", "shared"})
 
 # `[Global]` keys of the CCM's gcfg cloud config: key -> (first minor, first minor without it).
 # A key its release does not know is fatal at start-up (before the patches listed in
-# ccm-facts.md), e.g. `can't store data at section "Global", variable "NodeIPFamilies"` on 1.21.
+# docs/reference/cloud-config.md), e.g. `can't store data at section "Global", variable "NodeIPFamilies"` on 1.21.
 CLOUD_CONFIG_GLOBAL_KEYS: Final[dict[str, tuple[str, str | None]]] = {
     "Zone": ("1.20", None),
     "VPC": ("1.20", None),

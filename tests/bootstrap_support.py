@@ -1,7 +1,8 @@
 """Shared inputs and parsers of the bootstrap renderer tests.
 
-Expected values come from ../shared/reference/ccm-facts.md (kubeadm API per version, the
-aggregation flags, node-ip per release range, discovery hash) rather than from the code.
+Expected values come from docs/reference/ (kubelet-and-kubeadm.md: kubeadm API per version,
+node-ip per release range, discovery hash; flags-and-rbac.md: the aggregation flags) rather than
+from the code.
 """
 
 from __future__ import annotations

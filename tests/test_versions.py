@@ -1,7 +1,7 @@
-"""Every matrix row checked against facts gathered independently of the code.
+"""Every matrix row checked against facts recorded independently of the code.
 
-Sources: ../shared/reference/ccm-facts.md and kubernetes/k8s.io
-registry.k8s.io/images/k8s-staging-provider-aws/images.yaml (newest promoted tag per minor).
+Sources: docs/reference/ccm-images.md (kubernetes/k8s.io's promotion manifest and
+cloud-provider-aws's git tags), docs/reference/cloud-config.md and kubelet-and-kubeadm.md.
 """
 
 from __future__ import annotations
@@ -23,26 +23,10 @@ from components.versions import (
     release_for,
 )
 
-FACTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ccm-facts.md"
+CCM_IMAGES_PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "ccm-images.md"
+_TABLE_ROW = re.compile(r"^\| (?P<minor>1\.\d+) \| (?P<tags>v[^|]+) \|$")
+_RELEASE_TAG = re.compile(r"^v\d+\.\d+\.\d+$")
 
-# images.yaml: the newest promoted CCM tag of each minor.
-NEWEST_PROMOTED = {
-    "1.21": "v1.21.3",
-    "1.22": "v1.22.8",
-    "1.23": "v1.23.20",
-    "1.24": "v1.24.19",
-    "1.25": "v1.25.15",
-    "1.26": "v1.26.14",
-    "1.27": "v1.27.10",
-    "1.28": "v1.28.11",
-    "1.29": "v1.29.10",
-    "1.30": "v1.30.10",
-    "1.31": "v1.31.9",
-    "1.32": "v1.32.8",
-    "1.33": "v1.33.4",
-    "1.34": "v1.34.3",
-    "1.35": "v1.35.2",
-}
 # Newest Kubernetes patch releases per kubernetes/website eol.yaml and release notes.
 KNOWN_PATCHES = {
     "1.21": 14,
@@ -63,27 +47,43 @@ KNOWN_PATCHES = {
 rows = pytest.mark.parametrize("release", RELEASES, ids=[r.minor for r in RELEASES])
 
 
-def unpublished_tags_from_facts() -> set[str]:
-    text = FACTS.read_text()
-    listing = text.split("Git tags WITHOUT an image:", 1)[1].split("(the article", 1)[0]
-    tags: set[str] = set()
-    en_dash = "\N{EN DASH}"  # the facts file writes ranges as v1.21.4\N{EN DASH}v1.21.7
-    for token in re.findall(rf"v\d+\.\d+\.\d+(?:[{en_dash}-]v\d+\.\d+\.\d+)?", listing):
-        first, _, last = token.replace(en_dash, "-").partition("-v")
-        last = f"v{last}" if last else first
-        start, end = Version.parse(first), Version.parse(last)
-        tags |= {f"v{start.major}.{start.minor}.{p}" for p in range(start.patch, end.patch + 1)}
-    return tags
+def tag_table(heading: str) -> dict[str, list[str]]:
+    """The `| minor | tags |` table under `## <heading>` of the CCM images page."""
+    section = CCM_IMAGES_PAGE.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    table: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        match = _TABLE_ROW.match(line)
+        if match:
+            table[match["minor"]] = [tag.strip() for tag in match["tags"].split(",")]
+    return table
 
 
-def test_facts_file_lists_unpublished_tags() -> None:
-    assert {"v1.21.4", "v1.21.7", "v1.22.5", "v1.35.1"} <= unpublished_tags_from_facts()
+def promoted_tags() -> dict[str, list[str]]:
+    return tag_table("Promoted release tags per minor")
+
+
+def tags_without_an_image() -> set[str]:
+    return {tag for tags in tag_table("Git tags with no image").values() for tag in tags}
+
+
+def newest_promoted_release_tag(minor: str) -> str:
+    releases = [tag for tag in promoted_tags()[minor] if _RELEASE_TAG.match(tag)]
+    return max(releases, key=Version.parse)
+
+
+def test_the_reference_tables_parse_into_what_they_record() -> None:
+    promoted, missing = promoted_tags(), tags_without_an_image()
+    assert {r.minor for r in RELEASES} <= set(promoted)
+    assert promoted["1.22"][-1] == "v1.22.8" and "v1.21.0-alpha.0" in promoted["1.21"]
+    assert {"v1.21.4", "v1.21.7", "v1.22.5", "v1.23.21", "v1.35.1"} <= missing
+    assert not missing & {tag for tags in promoted.values() for tag in tags}
 
 
 @rows
-def test_ccm_image_is_a_promoted_tag_of_the_same_minor(release: Release) -> None:
-    assert release.ccm_tag == NEWEST_PROMOTED[release.minor]
-    assert release.ccm_tag not in unpublished_tags_from_facts()
+def test_ccm_image_is_the_newest_promoted_release_of_the_same_minor(release: Release) -> None:
+    assert release.ccm_tag == newest_promoted_release_tag(release.minor)
+    assert release.ccm_tag in promoted_tags()[release.minor]
+    assert release.ccm_tag not in tags_without_an_image()
     assert Version.parse(release.ccm_tag).minor_str == release.minor
     assert release.ccm_image == f"{CCM_IMAGE_REPOSITORY}:{release.ccm_tag}"
     assert "alpha" not in release.ccm_tag and "staging" not in release.ccm_image

@@ -82,7 +82,7 @@ def test_each_stack_runs_the_pulumi_action_with_the_pack_after_installing_python
     workflow = load("pulumi-stacks.yml")
     job = workflow["jobs"]["pulumi"]
     assert job["environment"] == "${{ inputs.environment }}"
-    assert job["needs"] == ["offline", "stacks"]
+    assert job["needs"] == ["tests", "offline", "stacks"]
     assert job["strategy"]["matrix"] == {"stack": "${{ fromJSON(needs.stacks.outputs.stacks) }}"}
     steps = job["steps"]
     names = [step.get("uses") or step.get("name") for step in steps]
@@ -104,6 +104,19 @@ def test_each_stack_runs_the_pulumi_action_with_the_pack_after_installing_python
     }
     assert "matrix.stack" in steps[pulumi]["with"]["stack-name"]
     assert workflow["jobs"]["offline"]["steps"][2]["run"] == "make render-all"
+
+
+def test_every_preview_and_deployment_waits_for_the_readme_test_command() -> None:
+    """The tests job runs exactly what the README's quick start and .ci/run run."""
+    workflow = load("pulumi-stacks.yml")
+    readme_test_command = "make test"
+    assert f"\n{readme_test_command}\n" in (ROOT / "README.md").read_text()
+    assert readme_test_command in (ROOT / ".ci" / "run").read_text().splitlines()
+    (test_step,) = [step for step in workflow["jobs"]["tests"]["steps"] if "run" in step]
+    assert test_step["run"] == readme_test_command
+    assert "tests" in workflow["jobs"]["pulumi"]["needs"]
+    # The job has no cloud access: it must not need any secret or OIDC token.
+    assert workflow["jobs"]["tests"]["permissions"] == {"contents": "read"}
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="the listing step uses jq (present on GitHub runners)")
