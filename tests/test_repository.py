@@ -132,10 +132,14 @@ def test_ruff_format_check_fails_on_an_unformatted_file(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("x = {  'a':1 }\n")
     config = ["--config", str(ROOT / "pyproject.toml")]
-    failed = subprocess.run([str(ruff), "format", "--check", *config, str(sample)], capture_output=True, text=True)
+    failed = subprocess.run(
+        [str(ruff), "format", "--check", *config, str(sample)], capture_output=True, text=True, check=False
+    )
     assert failed.returncode == 1 and "would be reformatted" in failed.stdout
     subprocess.run([str(ruff), "format", *config, str(sample)], check=True, capture_output=True)
-    passed = subprocess.run([str(ruff), "format", "--check", *config, str(sample)], capture_output=True, text=True)
+    passed = subprocess.run(
+        [str(ruff), "format", "--check", *config, str(sample)], capture_output=True, text=True, check=False
+    )
     assert passed.returncode == 0 and sample.read_text() == 'x = {"a": 1}\n'
 
 
