@@ -9,8 +9,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.network_plan import API_SERVER_PORT, endpoint
+from components.render.bootstrap import ClusterBootstrap
 from components.render.cloudinit import render_control_plane_user_data, render_worker_user_data
-from components.render.kubeadm import ClusterBootstrap, discovery_hash
+from components.render.kubeadm import discovery_hash
 from components.tags import cluster_tags
 
 # The CCM runs on the host network, so one hop reaches the metadata service while pods

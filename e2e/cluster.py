@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from components.pki_layout import KUBERNETES_PKI_DIR
+from components.render.bootstrap import placeholder
 from components.render.ccm_manifests import DAEMONSET, MOUNT_ROOT
-from components.render.kubeadm import placeholder
 from e2e.kube import KINDS, Kube
 from e2e.procs import Process, free_port, wait_for
 from tools.manifests import HELM_RELEASE, KUBERNETES_PREFIX, manifest_of

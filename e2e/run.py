@@ -33,6 +33,7 @@ from typing import Any
 
 import boto3
 
+from components.render.bootstrap import BOOTSTRAP_TOKEN, NODE_IPV4, NODE_IPV6, NODE_NAME, placeholder
 from components.render.ccm_manifests import (
     CLIENT_CA_FILE,
     CLIENT_CA_SECRET,
@@ -44,14 +45,7 @@ from components.render.ccm_manifests import (
     UNINITIALIZED_TAINT,
 )
 from components.render.cloud_config import ServiceOverride, render_cloud_config
-from components.render.kubeadm import (
-    BOOTSTRAP_TOKEN,
-    NODE_IPV4,
-    NODE_IPV6,
-    NODE_NAME,
-    kubelet_node_ip_expression,
-    placeholder,
-)
+from components.render.kubeadm import kubelet_node_ip_expression
 from components.render.rbac import NAMESPACE, SERVICE_ACCOUNT
 from components.settings import IpFamily, parse_settings
 from components.versions import NodeIpMode, Release
@@ -391,6 +385,106 @@ def _apply(admin: Kube, manifests: list[dict[str, Any]]) -> None:
             raise RuntimeError(f"applying {manifest['kind']} {manifest['metadata']['name']}: {error}") from None
 
 
+def _apply_ccm_objects(env: Environment, case: Case, admin: Kube, families: tuple[IpFamily, ...]) -> str:
+    """The program's Secrets and ConfigMaps (the case's cloud config) and RBAC; the service overrides text."""
+    base_config, overrides_text = _service_overrides_text(env, families)
+    data_objects = list(iter_objects(env.objects, {"Secret", "ConfigMap"}))
+    if case.node_ip_families is not None:
+        data_objects = [
+            field_report.with_cloud_config(m, base_config) if m["kind"] == "ConfigMap" else m for m in data_objects
+        ]
+    elif base_config != env.cloud_config:
+        raise AssertionError("render_cloud_config does not reproduce the program's cloud config")
+    rbac = (
+        field_report.rbac_v1_20()
+        if case.field_report_rbac
+        else list(
+            iter_objects(env.objects, {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
+        )
+    )
+    _apply(admin, data_objects + rbac)
+    return overrides_text
+
+
+def _write_ccm_kubeconfig(env: Environment, plane: ControlPlane, work: Path) -> Path:
+    """A kubeconfig with the CCM's ServiceAccount token, as its in-cluster credentials."""
+    token = plane.admin.service_account_token(NAMESPACE, SERVICE_ACCOUNT)
+    kubeconfig = work / "ccm.kubeconfig"
+    write_token_kubeconfig(
+        kubeconfig,
+        plane.server,
+        env.private_dir / "pki" / "ca.crt",
+        f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}",
+        token,
+    )
+    return kubeconfig
+
+
+def _register_nodes(env: Environment, case: Case, admin: Kube) -> None:
+    """The Node objects as each instance's kubelet registers them, with the case's --node-ip."""
+    node_ip_expression = (
+        env.config.node_ip_expression
+        if case.node_ip_mode is None
+        else kubelet_node_ip_expression(case.node_ip_mode, env.ip_families)
+    )
+    _apply(admin, [node_manifest(instance, _node_ip(node_ip_expression, instance)) for instance in env.instances])
+
+
+def _ccm_environment(env: Environment, work: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        **DUMMY_CREDENTIALS,
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": env.imds_url,
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv4",
+        "NO_PROXY": "*",
+    }
+
+
+def _wait_for_outcome(case: Case, admin: Kube, ccm: Process, ccm_seconds: float) -> str:
+    """Until the expected failure is in the log, or every node is initialised; how the wait ended."""
+
+    def finished() -> bool | None:
+        log = ccm.log_text()
+        if case.failure is not None:
+            return True if case.failure.search(log) else None
+        nodes = admin.get("/api/v1/nodes")["items"]
+        return True if nodes and all(_is_initialised(node) for node in nodes) else None
+
+    try:
+        wait_for(f"case {case.name}", finished, ccm_seconds, interval=1, alive=ccm)
+        time.sleep(5)  # let late errors (or their absence) show in the log
+    except TimeoutError as error:
+        return str(error)
+    return "condition met"
+
+
+def _judge(
+    env: Environment,
+    case: Case,
+    log: str,
+    nodes: list[dict[str, Any]],
+    secure_port_answers: dict[str, int | str],
+) -> tuple[bool, list[str], list[str]]:
+    """Whether the case passed, its problems and the log lines that decided it."""
+    if case.failure is None:
+        problems = check_positive(log, nodes, env.instances, env.ip_families)
+        problems += [
+            f"CCM secure port {name}: {answer} (expected 200)"
+            for name, answer in secure_port_answers.items()
+            if answer != 200
+        ]
+        decisive = [
+            line
+            for line in log.splitlines()
+            if "Successfully initialized node" in line or "forbidden" in line.lower() or MISSING_CA in line
+        ][:10]
+        return not problems, problems, decisive
+    matches = [line for line in log.splitlines() if case.failure.search(line)]
+    problems = [] if matches else [f"the expected failure /{case.failure.pattern}/ is not in the CCM log"]
+    return bool(matches), problems, matches[:3]
+
+
 def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]:
     log_dir = env.log_root / case.name
     shutil.rmtree(log_dir, ignore_errors=True)
@@ -411,93 +505,22 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
     try:
         admin = plane.admin
         authentication = admin.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/extension-apiserver-authentication")
-        base_config, overrides_text = _service_overrides_text(env, families)
-        data_objects = list(iter_objects(env.objects, {"Secret", "ConfigMap"}))
-        if case.node_ip_families is not None:
-            data_objects = [
-                field_report.with_cloud_config(m, base_config) if m["kind"] == "ConfigMap" else m for m in data_objects
-            ]
-        elif base_config != env.cloud_config:
-            raise AssertionError("render_cloud_config does not reproduce the program's cloud config")
-        rbac = (
-            field_report.rbac_v1_20()
-            if case.field_report_rbac
-            else list(
-                iter_objects(
-                    env.objects, {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
-                )
-            )
-        )
-        _apply(admin, data_objects + rbac)
-
+        overrides_text = _apply_ccm_objects(env, case, admin, families)
         mount_dir = work / "mount"
         _mount_files(admin, mount_dir, overrides_text)
-        token = admin.service_account_token(NAMESPACE, SERVICE_ACCOUNT)
-        kubeconfig = work / "ccm.kubeconfig"
-        write_token_kubeconfig(
-            kubeconfig,
-            plane.server,
-            env.private_dir / "pki" / "ca.crt",
-            f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}",
-            token,
-        )
-
-        node_ip_expression = (
-            env.config.node_ip_expression
-            if case.node_ip_mode is None
-            else kubelet_node_ip_expression(case.node_ip_mode, env.ip_families)
-        )
-        _apply(admin, [node_manifest(instance, _node_ip(node_ip_expression, instance)) for instance in env.instances])
+        kubeconfig = _write_ccm_kubeconfig(env, plane, work)
+        _register_nodes(env, case, admin)
 
         secure_port = free_port()
         command = ccm_command(env, case, mount_dir, kubeconfig, secure_port)
-        ccm_env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(work),
-            **DUMMY_CREDENTIALS,
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT": env.imds_url,
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv4",
-            "NO_PROXY": "*",
-        }
         ccm_log = log_dir / "ccm.log"
-        ccm = Process("aws-cloud-controller-manager", command, ccm_log, ccm_env)
-
-        def finished() -> bool | None:
-            log = ccm.log_text() if ccm else ""
-            if case.failure is not None:
-                return True if case.failure.search(log) else None
-            nodes = admin.get("/api/v1/nodes")["items"]
-            return True if nodes and all(_is_initialised(node) for node in nodes) else None
-
-        outcome = "condition met"
-        try:
-            wait_for(f"case {case.name}", finished, ccm_seconds, interval=1, alive=ccm)
-            time.sleep(5)  # let late errors (or their absence) show in the log
-        except TimeoutError as error:
-            outcome = str(error)
+        ccm = Process("aws-cloud-controller-manager", command, ccm_log, _ccm_environment(env, work))
+        outcome = _wait_for_outcome(case, admin, ccm, ccm_seconds)
         exit_code = ccm.exited()
         secure_port_answers = probe_secure_port(secure_port, env.private_dir / "pki") if exit_code is None else {}
         ccm.stop()
         nodes = [admin.get(f"/api/v1/nodes/{instance.node_name}") for instance in env.instances]
-        log = ccm.log_text()
-        if case.failure is None:
-            problems = check_positive(log, nodes, env.instances, env.ip_families)
-            problems += [
-                f"CCM secure port {name}: {answer} (expected 200)"
-                for name, answer in secure_port_answers.items()
-                if answer != 200
-            ]
-            passed = not problems
-            decisive = [
-                line
-                for line in log.splitlines()
-                if "Successfully initialized node" in line or "forbidden" in line.lower() or MISSING_CA in line
-            ][:10]
-        else:
-            matches = [line for line in log.splitlines() if case.failure.search(line)]
-            problems = [] if matches else [f"the expected failure /{case.failure.pattern}/ is not in the CCM log"]
-            passed = bool(matches)
-            decisive = matches[:3]
+        passed, problems, decisive = _judge(env, case, ccm.log_text(), nodes, secure_port_answers)
         return {
             "name": case.name,
             "expect": case.expect,

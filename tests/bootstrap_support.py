@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from golden_support import GOLDEN_DIR
 
+from components.render.bootstrap import ClusterBootstrap
 from components.render.cloudinit import render_control_plane_user_data, render_worker_user_data
-from components.render.kubeadm import (
-    ClusterBootstrap,
-    render_init_configuration,
-    render_join_configuration,
-)
+from components.render.kubeadm import render_init_configuration, render_join_configuration
 from components.settings import Architecture, DualStackCidrs, IpFamily
 from components.versions import RELEASES, NodeIpMode, Release
 
-GOLDEN = Path(__file__).parent / "golden" / "bootstrap"
+GOLDEN = GOLDEN_DIR / "bootstrap"
 PREFIX = "/k8s-dualstack-aws/dev"
 ENDPOINT = "10.0.0.10:6443"
 SANS = ("203.0.113.10", "10.0.0.10", "2600:1f18:1234:5600::10")

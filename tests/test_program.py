@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
+from bootstrap_support import expected_kubeadm_api
 from conftest import RenderGraph
 
 from components.ami import CANONICAL_OWNER_ID
@@ -80,12 +82,81 @@ def test_vpc_gets_amazon_ipv6_and_subnets_get_distinct_64s(
     assert all(n.subnet_of(ipaddress.IPv4Network(vpc.inputs["cidrBlock"])) for n in v4)
 
 
+ROUTE_DESTINATIONS = ("destinationCidrBlock", "destinationIpv6CidrBlock", "destinationPrefixListId")
+ROUTE_TARGETS = (
+    "gatewayId",
+    "egressOnlyGatewayId",
+    "natGatewayId",
+    "transitGatewayId",
+    "vpcPeeringConnectionId",
+    "networkInterfaceId",
+    "vpcEndpointId",
+    "carrierGatewayId",
+    "localGatewayId",
+    "coreNetworkArn",
+)
+
+
+def routes_by_table(graph: Graph) -> dict[str, set[tuple[str, str, str]]]:
+    """Route table name -> its routes as (destination, target type, target name).
+
+    Read from the dependencies, so preview (where every ID is unknown) reads the same."""
+    tables = {table.urn: table for table in graph.by_type(ROUTE_TABLE)}
+    routes: dict[str, set[tuple[str, str, str]]] = {table.name: set() for table in tables.values()}
+    for table in tables.values():
+        assert not table.inputs.get("routes"), f"{table.name} has inline routes"
+    for route in graph.by_type(ROUTE):
+        (table_urn,) = route.property_dependencies["routeTableId"]
+        destinations = [route.inputs[key] for key in ROUTE_DESTINATIONS if route.inputs.get(key) is not None]
+        targets = [graph.get(urn) for key in ROUTE_TARGETS for urn in route.property_dependencies.get(key, ()) if urn]
+        assert len(destinations) == 1 and len(targets) == 1, (route.name, destinations, targets)
+        entry = (destinations[0], targets[0].type, targets[0].name)
+        assert entry not in routes[tables[table_urn].name], f"{route.name} repeats a route"
+        routes[tables[table_urn].name].add(entry)
+    return routes
+
+
+def expected_routes(cluster: str, private: bool) -> dict[str, set[tuple[str, str, str]]]:
+    igw = ("aws:ec2/internetGateway:InternetGateway", f"{cluster}-igw")
+    expected = {f"{cluster}-public": {("0.0.0.0/0", *igw), ("::/0", *igw)}}
+    if private:
+        expected[f"{cluster}-private"] = {
+            ("::/0", "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway", f"{cluster}-eigw"),
+            ("0.0.0.0/0", "aws:ec2/natGateway:NatGateway", f"{cluster}-nat"),
+        }
+    return expected
+
+
+def subnets_by_table(graph: Graph) -> dict[str, set[str]]:
+    """Route table name -> the tiers of the subnets associated with it; each subnet once."""
+    associations = graph.by_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+    subnets = [urn for a in associations for urn in a.property_dependencies["subnetId"]]
+    assert sorted(subnets) == sorted(s.urn for s in graph.by_type(SUBNET)), "every subnet in exactly one table"
+    tiers: dict[str, set[str]] = {}
+    for association in associations:
+        (table,) = association.property_dependencies["routeTableId"]
+        (subnet,) = association.property_dependencies["subnetId"]
+        tiers.setdefault(graph.get(table).name, set()).add(graph.get(subnet).inputs["tags"]["tier"])
+    return tiers
+
+
 @EVERY_STACK
 @MODES
-def test_default_routes_for_both_families(render_graph: RenderGraph, stack: str, preview: bool) -> None:
-    routes = render_graph(stack, preview=preview).by_type(ROUTE)
-    assert any(r.inputs.get("destinationIpv6CidrBlock") == "::/0" for r in routes)
-    assert any(r.inputs.get("destinationCidrBlock") == "0.0.0.0/0" for r in routes)
+def test_each_route_table_has_exactly_its_default_routes(render_graph: RenderGraph, stack: str, preview: bool) -> None:
+    graph = render_graph(stack, preview=preview)
+    cluster = cluster_name(stack)
+    private = stack_config(stack).get("k8s-dualstack-aws:privateSubnets", "false") == "true"
+    assert routes_by_table(graph) == expected_routes(cluster, private)
+    assert subnets_by_table(graph) == {f"{cluster}-{tier}": {tier} for tier in ("public", "private")[: 1 + private]}
+
+
+@MODES
+def test_private_subnets_route_ipv6_through_the_egress_only_gateway_and_ipv4_through_nat(
+    render_graph: RenderGraph, preview: bool
+) -> None:
+    graph = render_graph("dev", preview=preview, overrides={"privateSubnets": True, "natGateway": True})
+    assert routes_by_table(graph) == expected_routes("dev", private=True)
+    assert subnets_by_table(graph) == {"dev-public": {"public"}, "dev-private": {"private"}}
 
 
 @EVERY_STACK
@@ -151,6 +222,32 @@ def test_api_server_is_open_only_to_nodes_and_admin_cidrs(render_graph: RenderGr
             assert inputs["ipProtocol"] in ("icmp", "icmpv6"), rule.urn
 
 
+def kubelet_extra_args(user_data: str, minor: str) -> dict[str, str]:
+    """The kubelet flags of the node's kubeadm Init- or JoinConfiguration (a file of its cloud-init).
+
+    Reads the form the release's kubeadm API takes: a map before v1beta4 (1.31), from it a list
+    of name/value; the other form fails, as does a flag named twice."""
+    kubeadm_files = [
+        entry["content"]
+        for entry in yaml.safe_load(user_data)["write_files"]
+        if "apiVersion: kubeadm.k8s.io/" in entry.get("content", "")
+    ]
+    assert len(kubeadm_files) == 1, f"{len(kubeadm_files)} kubeadm configuration files in the user data"
+    (node,) = [
+        doc for doc in yaml.safe_load_all(kubeadm_files[0]) if doc["kind"] in ("InitConfiguration", "JoinConfiguration")
+    ]
+    expected_api = expected_kubeadm_api(release_for(minor))
+    assert node["apiVersion"] == expected_api
+    args = node["nodeRegistration"]["kubeletExtraArgs"]
+    if expected_api.endswith("v1beta4"):
+        assert isinstance(args, list) and all(set(item) == {"name", "value"} for item in args), args
+        names = [item["name"] for item in args]
+        assert len(names) == len(set(names)), names
+        return {item["name"]: item["value"] for item in args}
+    assert isinstance(args, dict) and all(isinstance(value, str) for value in args.values()), args
+    return args
+
+
 @EVERY_STACK
 @MODES
 def test_user_data_sets_external_cloud_provider_and_carries_no_secret(
@@ -158,13 +255,15 @@ def test_user_data_sets_external_cloud_provider_and_carries_no_secret(
 ) -> None:
     graph: Graph = render_graph(stack, preview=preview)
     token = unwrap_secrets(graph.one(PARAMETER, f"{cluster_name(stack)}-bootstrap-token").inputs["value"])
-    for instance in graph.by_type(INSTANCE):
+    instances = graph.by_type(INSTANCE)
+    assert instances
+    for instance in instances:
         user_data = instance.inputs["userData"]
         if preview:
             assert is_unknown(user_data)  # depends on the Elastic IP / the CA certificate
             continue
         assert isinstance(user_data, str) and user_data.startswith("#cloud-config")
-        assert "cloud-provider: external" in user_data or "name: cloud-provider" in user_data
+        assert kubelet_extra_args(user_data, kubernetes_minor(stack))["cloud-provider"] == "external", instance.name
         assert "PRIVATE KEY" not in user_data
         assert token not in user_data and "${BOOTSTRAP_TOKEN}" in user_data
         assert not contains_secrets(user_data)
@@ -286,11 +385,7 @@ def test_worker_count_and_private_subnets(render_graph: RenderGraph) -> None:
     assert len(workers) == 5
     assert all(set(w.property_dependencies["subnetId"]) <= private for w in workers)
     assert len({w.inputs["subnetId"] for w in workers}) == 2, "workers spread over both zones"
-    routes = graph.by_type(ROUTE)
-    assert any(
-        r.inputs.get("egressOnlyGatewayId") and r.inputs.get("destinationIpv6CidrBlock") == "::/0" for r in routes
-    )
-    assert any(r.inputs.get("natGatewayId") for r in routes)
+    assert routes_by_table(graph) == expected_routes("dev", private=True)
 
 
 def test_no_workers_is_a_valid_cluster(render_graph: RenderGraph) -> None:

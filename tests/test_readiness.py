@@ -7,9 +7,11 @@ import http.server
 import ipaddress
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from cryptography import x509
@@ -65,8 +67,11 @@ def _pki(common_name: str) -> Pki:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     ready = True
+    probes: ClassVar[list[str]] = []
+    """The path of every request the server answered, in order."""
 
     def do_GET(self) -> None:
+        self.probes.append(self.path)
         status, body = (200, b"ok") if self.ready and self.path == "/readyz" else (500, b"[-]etcd failed")
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
@@ -82,7 +87,7 @@ def api_server(tmp_path: Path) -> Iterator[tuple[str, Pki, type[_Handler]]]:
     pki = _pki("test-ca")
     (tmp_path / "tls.crt").write_bytes(pki.cert_pem)
     (tmp_path / "tls.key").write_bytes(pki.key_pem)
-    handler = type("Handler", (_Handler,), {"ready": True})
+    handler = type("Handler", (_Handler,), {"ready": True, "probes": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
@@ -97,18 +102,29 @@ def api_server(tmp_path: Path) -> Iterator[tuple[str, Pki, type[_Handler]]]:
 
 
 def test_ready_server_passes_the_gate(api_server: tuple[str, Pki, type[_Handler]]) -> None:
-    endpoint, pki, _ = api_server
+    endpoint, pki, handler = api_server
     assert probe_readyz(endpoint, pki.ca_pem) is None
+    handler.probes.clear()
     assert wait_until_ready(endpoint, pki.ca_pem, timeout_seconds=5, interval=0.1) == 1
+    assert handler.probes == ["/readyz"]
 
 
 def test_unready_server_times_out_naming_the_endpoint(api_server: tuple[str, Pki, type[_Handler]]) -> None:
     endpoint, pki, handler = api_server
     handler.ready = False
+    timeout, interval = 1.0, 0.2
+    started = time.monotonic()
     with pytest.raises(ApiServerNotReadyError) as caught:
-        wait_until_ready(endpoint, pki.ca_pem, timeout_seconds=0.5, interval=0.1)
+        wait_until_ready(endpoint, pki.ca_pem, timeout_seconds=timeout, interval=interval)
+    elapsed = time.monotonic() - started
     message = str(caught.value)
     assert endpoint in message and "HTTP 500" in message and "etcd failed" in message
+    # It kept probing, one probe per interval, and gave up at the deadline.
+    probes = handler.probes
+    assert set(probes) == {"/readyz"}, probes
+    assert 2 <= len(probes) <= timeout / interval + 1, probes
+    assert f"({len(probes)} attempts;" in message, message
+    assert elapsed < timeout + interval + 2, elapsed
 
 
 def test_a_server_with_another_ca_is_not_trusted(api_server: tuple[str, Pki, type[_Handler]]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -40,9 +39,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from golden_support import assert_matches_golden
 
+from components.render.bootstrap import ClusterBootstrap
 from components.render.kubeadm import (
-    ClusterBootstrap,
     discovery_hash,
     kubelet_node_ip_expression,
     render_init_configuration,
@@ -287,9 +287,4 @@ SNAPSHOTS = {
 
 @pytest.mark.parametrize("name", sorted(SNAPSHOTS))
 def test_rendering_matches_reviewed_snapshot(name: str) -> None:
-    rendered = SNAPSHOTS[name]()
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rendered)
-    assert rendered == path.read_text(), f"{name} changed; review it and refresh with UPDATE_GOLDEN=1"
+    assert_matches_golden(GOLDEN / name, SNAPSHOTS[name]())

@@ -232,9 +232,22 @@ def test_control_plane_waits_for_its_elastic_ip_before_any_download(tmp_path: Pa
     assert "X-aws-ec2-metadata-token: token" in calls.read_text()
 
 
-def test_the_elastic_ip_wait_is_bounded_and_never_fails_the_boot(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("imds", "token_requests", "polls"),
+    [
+        # IMDS answers, but with the automatic address for good: every try polls once.
+        ('case "$*" in *api/token*) echo token ;; *) echo 3.3.3.3 ;; esac', 3, 3),
+        # IMDS refuses (curl -f fails): every try asks for a token and never gets to poll.
+        ("exit 22", 3, 0),
+    ],
+    ids=["wrong-address", "imds-down"],
+)
+def test_the_elastic_ip_wait_is_bounded_and_never_fails_the_boot(
+    tmp_path: Path, imds: str, token_requests: int, polls: int
+) -> None:
+    calls = tmp_path / "calls"
     stub = tmp_path / "curl"
-    stub.write_text("#!/bin/bash\necho 3.3.3.3\n")
+    stub.write_text(f'#!/bin/bash\necho "$*" >> {calls}\n{imds}\n')
     stub.chmod(0o755)
     script = wait_for_public_ipv4_command("198.51.100.7", tries=3, interval_seconds=0)[-1]
     done = subprocess.run(
@@ -245,4 +258,8 @@ def test_the_elastic_ip_wait_is_bounded_and_never_fails_the_boot(tmp_path: Path)
         timeout=30,
         check=False,
     )
-    assert done.returncode == 0
+    assert done.returncode == 0, done.stderr
+    logged = calls.read_text().splitlines()
+    assert sum("/api/token" in call for call in logged) == token_requests, logged
+    assert sum("/meta-data/public-ipv4" in call for call in logged) == polls, logged
+    assert len(logged) == token_requests + polls, logged

@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.aws_replay_calls import HANDLERS, ApiReplay, Call, InstanceInfo, ReplayError, ReplayState
+from tools.aws_replay_calls import (
+    HANDLERS,
+    ApiReplay,
+    Call,
+    InstanceInfo,
+    PlannedResource,
+    ReplayError,
+    ReplayState,
+)
 from tools.offline.capture import Graph
 from tools.output import UNKNOWN_TEXT, jsonable
 
@@ -39,22 +47,6 @@ TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "te
 SERVICES = ("ec2", "iam", "ssm")
 
 Source = Graph | Path | Sequence[Mapping[str, Any]]
-
-
-@dataclass(frozen=True)
-class PlannedResource:
-    """One resource as the program registered it: JSON inputs (secrets "[secret]") and its edges."""
-
-    urn: str
-    type: str
-    name: str
-    inputs: dict[str, Any]
-    dependencies: tuple[str, ...]
-    property_dependencies: dict[str, tuple[str, ...]]
-
-    @property
-    def edges(self) -> set[str]:
-        return set(self.dependencies).union(*self.property_dependencies.values())
 
 
 @dataclass

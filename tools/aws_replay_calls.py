@@ -1,6 +1,8 @@
 """The AWS API calls of each resource type, as the Pulumi AWS provider makes them (boto3).
 
-Used by `tools.aws_replay`, which orders the resources and owns the public result type.
+Used by `tools.aws_replay`, which orders the resources and owns the public result type; the
+types both share (`PlannedResource`, `Call`, `InstanceInfo`, `ReplayState`) live here, so the
+two modules import in one direction only.
 """
 
 from __future__ import annotations
@@ -9,15 +11,28 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from components.network_plan import SUBNET_IPV6_PREFIX, VPC_IPV6_PREFIX, ipv6_subnet
 
 # Canonical's Ubuntu images name their root device /dev/sda1.
 ROOT_DEVICE = "/dev/sda1"
 
-if TYPE_CHECKING:
-    from tools.aws_replay import PlannedResource
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource as the program registered it: JSON inputs (secrets "[secret]") and its edges."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    dependencies: tuple[str, ...]
+    property_dependencies: dict[str, tuple[str, ...]]
+
+    @property
+    def edges(self) -> set[str]:
+        return set(self.dependencies).union(*self.property_dependencies.values())
 
 
 @dataclass(frozen=True)
@@ -471,7 +486,7 @@ class ApiReplay:
                 self.result.instances[name] = self.describe(r, instance_id)
 
 
-Handler = Callable[[ApiReplay, "PlannedResource"], None]
+Handler = Callable[[ApiReplay, PlannedResource], None]
 HANDLERS: dict[str, Handler] = {
     # Also the tie-break order of resources that are ready at the same time.
     "aws:ec2/vpc:Vpc": ApiReplay.vpc,

@@ -10,12 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from components.render import scripts
-from components.render.kubeadm import (
-    ClusterBootstrap,
-    dump_yaml,
-    render_init_configuration,
-    render_join_configuration,
-)
+from components.render.bootstrap import ClusterBootstrap
+from components.render.kubeadm import render_init_configuration, render_join_configuration
+from components.render.yaml_dump import dump_yaml
 
 # kubernetes/release cmd/krel/templates/latest/kubelet/kubelet.service and
 # .../kubeadm/10-kubeadm.conf, with /usr/bin -> /usr/local/bin as in kubeadm's

@@ -1,38 +1,35 @@
 """kubeadm configuration of the cluster's nodes: pure functions of plain values.
 
-Values a node only learns at boot (its name and addresses) and the bootstrap token (a
-secret that must never enter user data) are `${VAR}` placeholders; the boot script
-substitutes exactly `PLACEHOLDER_VARIABLES` with envsubst before running kubeadm.
+Values a node only learns at boot and the bootstrap token are `${VAR}` placeholders
+(`components.render.bootstrap`); the boot script substitutes them before running kubeadm.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from components.pki_layout import KUBERNETES_PKI_DIR, bootstrap_token_parameter
-from components.settings import NODE_POD_MASK, Architecture, DualStackCidrs, IpFamily
+from components.render.bootstrap import (
+    ADDRESS_VARIABLE,
+    BOOTSTRAP_TOKEN,
+    NODE_IPV6,
+    NODE_NAME,
+    ClusterBootstrap,
+    placeholder,
+)
+from components.render.yaml_dump import dump_yaml
+from components.settings import NODE_POD_MASK, DualStackCidrs, IpFamily
 from components.versions import KubeadmApi, NodeIpMode, Release
 
-NODE_NAME = "NODE_NAME"
-NODE_IPV4 = "NODE_IPV4"
-NODE_IPV6 = "NODE_IPV6"
-BOOTSTRAP_TOKEN = "BOOTSTRAP_TOKEN"
-PLACEHOLDER_VARIABLES: tuple[str, ...] = (NODE_NAME, NODE_IPV4, NODE_IPV6, BOOTSTRAP_TOKEN)
-
-CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 KUBELET_CONFIG_API = "kubelet.config.k8s.io/v1beta1"
 BOOTSTRAP_TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 API_SERVER_BIND_PORT = 6443
-_ADDRESS_VARIABLE = {IpFamily.IPV4: NODE_IPV4, IpFamily.IPV6: NODE_IPV6}
 _CA_CERT_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 # kubeadm sets the same aggregation flags when it owns the front-proxy CA; they are pinned
@@ -60,82 +57,13 @@ IMAGE_REPOSITORY = "registry.k8s.io"
 COREDNS_IMAGE_REPOSITORY = f"{IMAGE_REPOSITORY}/coredns"
 
 
-def placeholder(variable: str) -> str:
-    return "${" + variable + "}"
-
-
-@dataclass(frozen=True)
-class ClusterBootstrap:
-    """What every node of the cluster shares."""
-
-    release: Release
-    cluster_name: str
-    region: str
-    ip_families: tuple[IpFamily, IpFamily]
-    """Primary family first: the order of podSubnet, serviceSubnet and a dual --node-ip."""
-    pod_cidrs: DualStackCidrs
-    service_cidrs: DualStackCidrs
-    control_plane_endpoint: str
-    """`host:port` of the API server: the control plane's fixed private IPv4, e.g. 10.0.0.10:6443."""
-    ssm_prefix: str
-    """SSM path below which the nodes find the PKI and the bootstrap token."""
-    architecture: Architecture
-
-    def __post_init__(self) -> None:
-        problems = _problems(self)
-        if problems:
-            raise ValueError("invalid ClusterBootstrap: " + "; ".join(problems))
-
-    @property
-    def api(self) -> KubeadmApi:
-        return self.release.kubeadm_api
-
-    @property
-    def cri_socket(self) -> str:
-        # v1beta2 (kubeadm <= 1.21) expects a bare path; later kubeadm warns about one.
-        return CONTAINERD_SOCKET if self.api is KubeadmApi.V1BETA2 else f"unix://{CONTAINERD_SOCKET}"
-
-    @property
-    def advertise_address(self) -> str:
-        # kube-apiserver refuses an advertise address whose family differs from the first
-        # service CIDR's ("service IP family ... must match public address family").
-        return placeholder(_ADDRESS_VARIABLE[self.ip_families[0]])
-
-
-def _problems(cluster: ClusterBootstrap) -> list[str]:
-    problems = []
-    if set(cluster.ip_families) != {IpFamily.IPV4, IpFamily.IPV6}:
-        problems.append(f"ip_families must hold IPv4 and IPv6 once each, got {cluster.ip_families}")
-    if not cluster.cluster_name:
-        problems.append("cluster_name is empty")
-    if not _is_host_port(cluster.control_plane_endpoint):
-        problems.append(f"control_plane_endpoint must be host:port, got {cluster.control_plane_endpoint!r}")
-    if not cluster.release.crictl_version:
-        problems.append(f"release {cluster.release.minor} names no crictl_version to install")
-    if not cluster.ssm_prefix.startswith("/") or cluster.ssm_prefix.endswith("/"):
-        problems.append(f"ssm_prefix must start and not end with '/', got {cluster.ssm_prefix!r}")
-    return problems
-
-
-def _is_host_port(text: str) -> bool:
-    host, _, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            return False
-    elif not host or ":" in host:
-        return False
-    return port.isdigit() and 0 < int(port) < 65536
-
-
 def kubelet_node_ip_expression(mode: NodeIpMode, families: tuple[IpFamily, IpFamily]) -> str | None:
     """The kubelet's `--node-ip` with placeholders, or None when the flag must stay unset."""
     if mode is NodeIpMode.UNSET:
         return None
     if mode is NodeIpMode.IPV6:
         return placeholder(NODE_IPV6)
-    return ",".join(placeholder(_ADDRESS_VARIABLE[family]) for family in families)
+    return ",".join(placeholder(ADDRESS_VARIABLE[family]) for family in families)
 
 
 def discovery_hash(ca_cert_pem: str) -> str:
@@ -260,28 +188,3 @@ def extra_args(api: KubeadmApi, args: Mapping[str, str]) -> dict[str, str] | lis
     if api is KubeadmApi.V1BETA4:
         return [{"name": name, "value": value} for name, value in ordered]
     return dict(ordered)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style, no anchors; placeholders double-quoted, multi-line text as `|` blocks."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    # Quoted because the substituted value is unknown here: an IPv6 address such as
-    # 2600:1f18:10:20 would read as a YAML 1.1 base-60 integer if left plain.
-    if "${" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def dump_yaml(*documents: Mapping[str, Any]) -> str:
-    """Deterministic YAML: documents in the given order, keys in insertion order."""
-    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import urlsplit
 
-from components.render.kubeadm import dump_yaml
+from components.render.yaml_dump import dump_yaml
 
 
 def render_kubeconfig(  # noqa: PLR0917 - positional, as the program's Output.all(...).apply passes them

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from components.pki_layout import CONTROL_PLANE_FILES, bootstrap_token_parameter
-from components.render.kubeadm import PLACEHOLDER_VARIABLES, ClusterBootstrap, placeholder
+from components.render.bootstrap import PLACEHOLDER_VARIABLES, ClusterBootstrap, placeholder
 from components.settings import Architecture
 from components.versions import Release
 

@@ -27,16 +27,31 @@ def version() -> str:
     return f"moto {package_version('moto')}, boto3 {package_version('boto3')}"
 
 
+ByType = dict[str, list[PlannedResource]]
+"""Planned resources by type token."""
+
+
 def readback(result: ReplayResult, planned: list[PlannedResource]) -> list[Finding]:
     """What the API holds after the replay, against what the program planned."""
     if not result.ok:
         return []  # the failures are the findings
     api: dict[str, Any] = clients(result.endpoint_url, result.region)
     ec2, iam = api["ec2"], api["iam"]
-    findings: list[Finding] = []
-    by_type: dict[str, list[PlannedResource]] = {}
+    by_type: ByType = {}
     for resource in planned:
         by_type.setdefault(resource.type, []).append(resource)
+    return [
+        *_ipv6_block_findings(result, by_type, ec2),
+        *_security_group_findings(result, by_type, ec2),
+        *_route_findings(result, by_type, ec2),
+        *_instance_profile_findings(result, by_type, iam),
+        *_instance_address_findings(result, by_type),
+    ]
+
+
+def _ipv6_block_findings(result: ReplayResult, by_type: ByType, ec2: Any) -> list[Finding]:
+    """The VPC's Amazon /56 and each subnet's /64 carved from it, assigned on creation."""
+    findings: list[Finding] = []
     for vpc in by_type.get("aws:ec2/vpc:Vpc", []):
         block = result.vpc_ipv6_cidrs.get(vpc.name)
         if not block or ipaddress.IPv6Network(block).prefixlen != 56:
@@ -48,11 +63,17 @@ def readback(result: ReplayResult, planned: list[PlannedResource]) -> list[Findi
             findings.append(
                 Finding(subnet.name, f"IPv6 {blocks}, auto-assign {described.get('AssignIpv6AddressOnCreation')}")
             )
+    return findings
+
+
+def _security_group_findings(result: ReplayResult, by_type: ByType, ec2: Any) -> list[Finding]:
+    """Every planned ingress and egress rule of each group, no more."""
     planned_rules = Counter(
         (r.property_dependencies["securityGroupId"][0], RULE_TYPES[r.type])
         for t in RULE_TYPES
         for r in by_type.get(t, [])
     )
+    findings: list[Finding] = []
     for group in by_type.get("aws:ec2/securityGroup:SecurityGroup", []):
         rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [result.ids[group.urn]]}])
         held = Counter(rule["IsEgress"] for rule in rules["SecurityGroupRules"])
@@ -64,14 +85,32 @@ def readback(result: ReplayResult, planned: list[PlannedResource]) -> list[Findi
                         group.name, f"{held[egress]} {direction} rules, planned {planned_rules[(group.urn, egress)]}"
                     )
                 )
+    return findings
+
+
+def _route_findings(result: ReplayResult, by_type: ByType, ec2: Any) -> list[Finding]:
+    """Both default routes in every route table."""
+    findings: list[Finding] = []
     for table in by_type.get("aws:ec2/routeTable:RouteTable", []):
         routes = ec2.describe_route_tables(RouteTableIds=[result.ids[table.urn]])["RouteTables"][0]["Routes"]
         destinations = {r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock") for r in routes}
         findings += [Finding(table.name, f"no {d} route") for d in ("0.0.0.0/0", "::/0") if d not in destinations]
+    return findings
+
+
+def _instance_profile_findings(result: ReplayResult, by_type: ByType, iam: Any) -> list[Finding]:
+    """Exactly one role in each instance profile."""
+    findings: list[Finding] = []
     for profile in by_type.get("aws:iam/instanceProfile:InstanceProfile", []):
         roles = iam.get_instance_profile(InstanceProfileName=result.ids[profile.urn])["InstanceProfile"]["Roles"]
         if len(roles) != 1:
             findings.append(Finding(profile.name, f"{len(roles)} roles in the instance profile"))
+    return findings
+
+
+def _instance_address_findings(result: ReplayResult, by_type: ByType) -> list[Finding]:
+    """Each instance's IPv4 and an IPv6 address inside its subnet's blocks."""
+    findings: list[Finding] = []
     for name, instance in result.instances.items():
         subnet = next(s for s in by_type["aws:ec2/subnet:Subnet"] if result.ids[s.urn] == instance.subnet_id)
         ipv4_ok = ipaddress.ip_address(instance.private_ipv4) in ipaddress.ip_network(subnet.inputs["cidrBlock"])

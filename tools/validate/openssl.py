@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ class Certificate:
     path: Path
     inputs: dict[str, Any]
     self_signed: bool
+
+
+Report = Callable[[Certificate | Path, str], None]
+"""Records a finding about a certificate or a file."""
 
 
 def certificates(stack_dir: Path) -> dict[str, Certificate]:
@@ -113,44 +118,11 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
             finding(cert, "certificate in resources.json but not rendered")
             continue
         result.checked += 1
-        expected_hours = settings.ca_validity_hours if cert.self_signed else settings.cert_validity_hours
-        hours = _validity_hours(cert.path)
-        if hours != expected_hours or float(cert.inputs.get("validityPeriodHours", -1)) != expected_hours:
-            finding(
-                cert,
-                f"valid for {hours:g} h, program asked {cert.inputs.get('validityPeriodHours')}, "
-                f"configured {expected_hours}",
-            )
-        issuer = cert if cert.self_signed else issuer_of(cert, certs)
-        if issuer is None:
-            finding(cert, "no rendered CA matches its caCertPem")
-            continue
-        purposes: list[str | None] = [PURPOSES[u] for u in cert.inputs.get("allowedUses", []) if u in PURPOSES]
-        for purpose in purposes or [None]:
-            problem = _verify(issuer.path, cert.path, purpose)
-            if problem:
-                finding(cert, f"openssl verify against {issuer.name} ({purpose or 'any purpose'}): {problem}")
-        if cert.self_signed and "CA:TRUE" not in _x509(cert.path, "-ext", "basicConstraints"):
-            finding(cert, "a CA certificate without basicConstraints CA:TRUE")
+        expected_hours = settings.pki.ca_validity_hours if cert.self_signed else settings.pki.cert_validity_hours
+        _check_certificate(cert, certs, expected_hours, finding)
 
-    expected_chains = {
-        f"{cluster}-admin": f"{cluster}-ca",
-        f"{cluster}-front-proxy-client": f"{cluster}-front-proxy-ca",
-    }
-    for leaf, ca in expected_chains.items():
-        issuer = issuer_of(certs[leaf], certs) if leaf in certs else None
-        if issuer is None or issuer.name != ca:
-            finding(
-                Path(stack_dir / "pki" / f"{leaf}.crt"),
-                f"expected to be issued by {ca}, is by {issuer.name if issuer else 'nothing rendered'}",
-            )
-    client = certs.get(f"{cluster}-front-proxy-client")
-    if client and client.path.exists():
-        subject = _x509(client.path, "-subject", "-nameopt", "RFC2253").strip().removeprefix("subject=").split(",")
-        if f"CN={FRONT_PROXY_CLIENT_CN}" not in subject:
-            finding(client, f"subject {subject} has no CN {FRONT_PROXY_CLIENT_CN}")
-        if CLIENT_AUTH not in _x509(client.path, "-ext", "extendedKeyUsage"):
-            finding(client, "no clientAuth extended key usage")
+    _check_chains(stack_dir, certs, cluster, finding)
+    _check_front_proxy_client(certs.get(f"{cluster}-front-proxy-client"), finding)
     for ca_name in (f"{cluster}-ca", f"{cluster}-front-proxy-ca", f"{cluster}-etcd-ca"):
         if ca_name not in certs:
             result.findings.append(Finding(relative(stack_dir / "pki"), f"no {ca_name} rendered"))
@@ -164,7 +136,57 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
     return result
 
 
-def _check_ccm_secrets(stack_dir: Path, certs: dict[str, Certificate], cluster: str, finding: Any) -> None:
+def _check_certificate(
+    cert: Certificate, certs: dict[str, Certificate], expected_hours: float, finding: Report
+) -> None:
+    """One rendered certificate: its validity period, its chain for each purpose, a CA's basicConstraints."""
+    hours = _validity_hours(cert.path)
+    if hours != expected_hours or float(cert.inputs.get("validityPeriodHours", -1)) != expected_hours:
+        finding(
+            cert,
+            f"valid for {hours:g} h, program asked {cert.inputs.get('validityPeriodHours')}, "
+            f"configured {expected_hours}",
+        )
+    issuer = cert if cert.self_signed else issuer_of(cert, certs)
+    if issuer is None:
+        finding(cert, "no rendered CA matches its caCertPem")
+        return
+    purposes: list[str | None] = [PURPOSES[u] for u in cert.inputs.get("allowedUses", []) if u in PURPOSES]
+    for purpose in purposes or [None]:
+        problem = _verify(issuer.path, cert.path, purpose)
+        if problem:
+            finding(cert, f"openssl verify against {issuer.name} ({purpose or 'any purpose'}): {problem}")
+    if cert.self_signed and "CA:TRUE" not in _x509(cert.path, "-ext", "basicConstraints"):
+        finding(cert, "a CA certificate without basicConstraints CA:TRUE")
+
+
+def _check_chains(stack_dir: Path, certs: dict[str, Certificate], cluster: str, finding: Report) -> None:
+    """The admin certificate comes from the cluster CA, front-proxy-client from the front-proxy CA."""
+    expected_chains = {
+        f"{cluster}-admin": f"{cluster}-ca",
+        f"{cluster}-front-proxy-client": f"{cluster}-front-proxy-ca",
+    }
+    for leaf, ca in expected_chains.items():
+        issuer = issuer_of(certs[leaf], certs) if leaf in certs else None
+        if issuer is None or issuer.name != ca:
+            finding(
+                Path(stack_dir / "pki" / f"{leaf}.crt"),
+                f"expected to be issued by {ca}, is by {issuer.name if issuer else 'nothing rendered'}",
+            )
+
+
+def _check_front_proxy_client(client: Certificate | None, finding: Report) -> None:
+    """The name and usage the API server's requestheader authentication demands."""
+    if not client or not client.path.exists():
+        return
+    subject = _x509(client.path, "-subject", "-nameopt", "RFC2253").strip().removeprefix("subject=").split(",")
+    if f"CN={FRONT_PROXY_CLIENT_CN}" not in subject:
+        finding(client, f"subject {subject} has no CN {FRONT_PROXY_CLIENT_CN}")
+    if CLIENT_AUTH not in _x509(client.path, "-ext", "extendedKeyUsage"):
+        finding(client, "no clientAuth extended key usage")
+
+
+def _check_ccm_secrets(stack_dir: Path, certs: dict[str, Certificate], cluster: str, finding: Report) -> None:
     """The CCM's CA Secrets hold the program's CAs, and the requestheader CA admits front-proxy-client."""
     with tempfile.TemporaryDirectory(prefix="validate-openssl-") as temporary:
         expected = {
