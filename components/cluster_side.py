@@ -1,4 +1,5 @@
-"""The cluster side: readiness gate, Kubernetes provider, CCM, CNI and the smoke workload."""
+"""The cluster side: readiness gate and Kubernetes provider (`ClusterAccess`), then the CCM, the CNI
+(`components/cni.py`) and the smoke workload (`components/smoke.py`) through `install_cluster_side`."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.ccm import AwsCloudControllerManager, AwsCloudControllerManagerArgs
-from components.k8s_objects import create_object
+from components.cni import CiliumCni, CiliumCniArgs
 from components.network_plan import API_SERVER_PORT
 from components.readiness import ApiServerReady
-from components.render.cilium import HELM_REPOSITORY, cilium_values
 from components.render.kubeconfig import render_kubeconfig
-from components.render.smoke import smoke_manifests
-from components.settings import StackSettings
+from components.settings import Architecture, IpFamily
+from components.smoke import SmokeWorkload, SmokeWorkloadArgs
+from components.versions import Release
 
 
 @dataclass(frozen=True)
@@ -60,89 +61,72 @@ class ClusterAccess(pulumi.ComponentResource):
         self.register_outputs({"endpoint": self.ready.endpoint})
 
 
-class CiliumCni(pulumi.ComponentResource):
-    release: k8s.helm.v3.Release
-    """The Helm release, chart version pinned by the release row."""
+@dataclass(frozen=True)
+class ClusterSideArgs:
+    """Everything the cluster side needs from the stack, explicitly (no StackSettings)."""
 
-    def __init__(
-        self,
-        name: str,
-        chart_version: str,
-        api_server_host: str,
-        provider: k8s.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("k8sdualstack:cni:CiliumCni", name, None, opts)
-        self.release = k8s.helm.v3.Release(
-            name,
-            chart="cilium",
-            version=chart_version,
-            namespace="kube-system",
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=HELM_REPOSITORY),
-            values=cilium_values(chart_version, api_server_host, API_SERVER_PORT),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
-        )
-        self.register_outputs({"chartVersion": chart_version})
+    release: Release
+    cluster_name: str
+    region: str
+    zone: str
+    """The control plane's zone, where the CCM runs."""
+    ip_families: tuple[IpFamily, IpFamily]
+    ccm_image: str
+    """The release row's published image unless the stack overrides it."""
+    architecture: Architecture
+    smoke_workload: bool
+    api_server_host: str
+    """The control plane's fixed private address, known before it boots."""
+    cluster_ca_cert_pem: pulumi.Input[str]
+    front_proxy_ca_cert_pem: pulumi.Input[str]
+    provider: k8s.Provider
+    """`ClusterAccess.provider`: every object waits for the readiness gate."""
+    api_server_port: int = API_SERVER_PORT
 
 
-class SmokeWorkload(pulumi.ComponentResource):
-    objects: list[pulumi.CustomResource]
-
-    def __init__(
-        self,
-        name: str,
-        settings: StackSettings,
-        provider: k8s.Provider,
-        after: list[pulumi.Resource],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("k8sdualstack:smoke:SmokeWorkload", name, None, opts)
-        namespace, *namespaced = smoke_manifests(settings.architecture, settings.ip_families)
-        created_namespace = create_object(name, namespace, pulumi.ResourceOptions(parent=self, provider=provider))
-        self.objects = [created_namespace]
-        for manifest in namespaced:
-            # Pods need the CNI and initialised nodes; the Service only its namespace.
-            needs = [created_namespace, *after] if manifest["kind"] == "Deployment" else [created_namespace]
-            self.objects.append(
-                create_object(
-                    name,
-                    manifest,
-                    pulumi.ResourceOptions(
-                        parent=self,
-                        provider=provider,
-                        depends_on=needs,
-                    ),
-                )
-            )
-        self.register_outputs({})
+@dataclass(frozen=True)
+class ClusterSide:
+    ccm: AwsCloudControllerManager
+    cni: CiliumCni
+    smoke: SmokeWorkload | None
+    """None when the stack turns the smoke workload off."""
 
 
-def install_cluster_side(
-    settings: StackSettings,
-    access: ClusterAccess,
-    *,
-    zone: str,
-    api_server_host: str,
-    cluster_ca_cert_pem: pulumi.Input[str],
-    front_proxy_ca_cert_pem: pulumi.Input[str],
-) -> AwsCloudControllerManager:
+def install_cluster_side(args: ClusterSideArgs) -> ClusterSide:
     """CCM and Cilium side by side (each needs the other for a Ready node), the smoke workload last."""
-    name = settings.cluster_name
+    name = args.cluster_name
     ccm = AwsCloudControllerManager(
         f"{name}-ccm",
         AwsCloudControllerManagerArgs(
-            release=settings.release,
+            release=args.release,
             cluster_name=name,
-            region=settings.region,
-            zone=zone,
-            ip_families=settings.ip_families,
-            image=settings.effective_ccm_image,
-            cluster_ca_cert_pem=cluster_ca_cert_pem,
-            front_proxy_ca_cert_pem=front_proxy_ca_cert_pem,
-            provider=access.provider,
+            region=args.region,
+            zone=args.zone,
+            ip_families=args.ip_families,
+            image=args.ccm_image,
+            cluster_ca_cert_pem=args.cluster_ca_cert_pem,
+            front_proxy_ca_cert_pem=args.front_proxy_ca_cert_pem,
+            provider=args.provider,
         ),
     )
-    cni = CiliumCni(f"{name}-cilium", settings.release.cilium_chart_version, api_server_host, access.provider)
-    if settings.smoke_workload:
-        SmokeWorkload(f"{name}-smoke", settings, access.provider, after=[cni.release, *ccm.objects])
-    return ccm
+    cni = CiliumCni(
+        f"{name}-cilium",
+        CiliumCniArgs(
+            chart=args.release.cilium_chart,
+            api_server_host=args.api_server_host,
+            api_server_port=args.api_server_port,
+            provider=args.provider,
+        ),
+    )
+    smoke = None
+    if args.smoke_workload:
+        smoke = SmokeWorkload(
+            f"{name}-smoke",
+            SmokeWorkloadArgs(
+                architecture=args.architecture,
+                ip_families=args.ip_families,
+                provider=args.provider,
+                pods_wait_for=(cni.release, *ccm.objects),
+            ),
+        )
+    return ClusterSide(ccm=ccm, cni=cni, smoke=smoke)

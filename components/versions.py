@@ -63,6 +63,42 @@ class KubeadmApi(enum.Enum):
     V1BETA4 = "kubeadm.k8s.io/v1beta4"  # 1.31+: extraArgs become lists of name/value
 
 
+class CiliumValuesSchema(enum.Enum):
+    """How a Cilium chart's values spell VXLAN tunnelling and "keep kube-proxy".
+
+    A chart ignores keys it does not know (so the wrong spelling silently changes the
+    datapath) and 1.16 rejects the old string values, so the renderer must follow the chart.
+    """
+
+    TUNNEL = "tunnel"  # before 1.14: `tunnel: vxlan`, kubeProxyReplacement disabled|partial|strict
+    ROUTING_MODE = "routing-mode"  # 1.14, 1.15: routingMode/tunnelProtocol, kubeProxyReplacement "true"|"false"
+    ROUTING_MODE_BOOLEAN_KPR = "routing-mode-boolean-kpr"  # 1.16+: kubeProxyReplacement is a boolean
+
+
+# The first chart minor that reads each schema, oldest first (1.14 added routingMode and
+# deprecated `tunnel`, 1.15 removed it; 1.16 made kubeProxyReplacement a boolean).
+CILIUM_VALUES_SCHEMA_FROM: tuple[tuple[str, CiliumValuesSchema], ...] = (
+    ("1.0", CiliumValuesSchema.TUNNEL),
+    ("1.14", CiliumValuesSchema.ROUTING_MODE),
+    ("1.16", CiliumValuesSchema.ROUTING_MODE_BOOLEAN_KPR),
+)
+
+
+@dataclass(frozen=True)
+class CiliumChart:
+    """A pinned Cilium Helm chart and the values schema it reads (derived, so the two always agree)."""
+
+    version: str
+    values_schema: CiliumValuesSchema = field(init=False)
+
+    def __post_init__(self) -> None:
+        chart = Version.parse(self.version)
+        schemas = [schema for first, schema in CILIUM_VALUES_SCHEMA_FROM if chart >= Version.parse(first)]
+        if not schemas:
+            raise ValueError(f"Cilium chart {self.version!r} is older than every known values schema")
+        object.__setattr__(self, "values_schema", schemas[-1])
+
+
 @dataclass(frozen=True)
 class Since:
     """A fact that holds from `first` up to (not including) `until` Kubernetes minors."""
@@ -242,6 +278,12 @@ class Release:
 
     def at_least(self, minor: str) -> bool:
         return self.version >= Version.parse(minor)
+
+    @property
+    def cilium_chart(self) -> CiliumChart:
+        if not self.cilium_chart_version:
+            raise ValueError(f"release {self.minor} names no cilium_chart_version")
+        return CiliumChart(self.cilium_chart_version)
 
     @property
     def ccm_image(self) -> str:

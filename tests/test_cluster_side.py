@@ -4,16 +4,24 @@ gate in front of every Kubernetes object, Cilium and the smoke workload."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 import yaml
 from conftest import RenderGraph
 
-from components.render.cilium import cilium_values
-from components.versions import Version, release_for
+from components.cluster_side import ClusterSide, ClusterSideArgs, install_cluster_side
+from components.cni import CiliumCni, CiliumCniArgs
+from components.settings import Architecture, IpFamily
+from components.smoke import SmokeWorkload, SmokeWorkloadArgs
+from components.versions import CiliumChart, Version, release_for
 from policies.rbac_eval import Request, ServiceAccount, allowed, wildcard_rules
 from tools.manifests import write_manifests
 from tools.offline.capture import Graph, ResourceRecord, unwrap_secrets
@@ -27,6 +35,14 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 GATE = "pulumi-python:dynamic:Resource"
 PROVIDER = "pulumi:providers:kubernetes"
 CCM = ServiceAccount("kube-system", "cloud-controller-manager")
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+CILIUM_COMPONENT = "k8sdualstack:cni:CiliumCni"
+SMOKE_COMPONENT = "k8sdualstack:smoke:SmokeWorkload"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+# Args never touch the provider themselves; a real one needs the engine (see the programs below).
+NO_PROVIDER = cast(k8s.Provider, object())
 
 
 def config(stack: str, key: str) -> str:
@@ -223,26 +239,12 @@ def test_gate_polls_the_public_endpoint_with_the_cluster_ca(render_graph: Render
 
 @EVERY_STACK
 def test_cilium_is_dual_stack_with_kubernetes_ipam(render_graph: RenderGraph, stack: str) -> None:
-    (release,) = render_graph(stack).by_type("kubernetes:helm.sh/v3:Release")
+    (release,) = render_graph(stack).by_type(HELM_RELEASE)
     values = release.inputs["values"]
     assert release.inputs["version"] == release_for(config(stack, "kubernetesVersion")).cilium_chart_version
     assert values["ipv4"]["enabled"] and values["ipv6"]["enabled"]
     assert values["ipam"]["mode"] == "kubernetes"
     assert values["k8sServiceHost"] == "10.0.0.10"
-
-
-@pytest.mark.parametrize(
-    ("chart", "tunnel_key", "kpr"),
-    [
-        ("1.13.16", "tunnel", "disabled"),
-        ("1.15.18", "routingMode", "false"),
-        ("1.18.14", "routingMode", False),
-    ],
-)
-def test_cilium_values_follow_the_chart_schema(chart: str, tunnel_key: str, kpr: object) -> None:
-    values = cilium_values(chart, "10.0.0.10", 6443)
-    assert tunnel_key in values and values["kubeProxyReplacement"] == kpr
-    assert ("tunnel" in values) == (tunnel_key == "tunnel")
 
 
 @EVERY_STACK
@@ -279,3 +281,195 @@ def test_rendered_manifests_load_as_kubernetes_objects(render_graph: RenderGraph
             continue
         assert document["apiVersion"] and document["metadata"]["name"]
         assert path.name.startswith(document["kind"].lower())
+
+
+# --- the components themselves: Args, public outputs, parents ------------------------------
+
+
+def camel(attribute: str) -> str:
+    head, *rest = attribute.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def public_outputs(component: type[pulumi.ComponentResource]) -> set[str]:
+    """The class-level declared attributes, as register_outputs keys."""
+    return {camel(name) for name in vars(component).get("__annotations__", {}) if not name.startswith("_")}
+
+
+@pytest.mark.parametrize("component", [CiliumCni, SmokeWorkload])
+def test_register_outputs_names_every_public_output(render_graph: RenderGraph, component: type) -> None:
+    graph = render_graph("dev")
+    type_token = {CiliumCni: CILIUM_COMPONENT, SmokeWorkload: SMOKE_COMPONENT}[component]
+    (record,) = graph.by_type(type_token)
+    assert set(record.outputs) == public_outputs(component)
+
+
+@EVERY_STACK
+@MODES
+def test_cilium_component_owns_its_release(render_graph: RenderGraph, stack: str, preview: bool) -> None:
+    graph = render_graph(stack, preview=preview)
+    name = config(stack, "clusterName")
+    component = graph.one(CILIUM_COMPONENT, f"{name}-cilium")
+    (helm,) = graph.children_of(component)
+    # URN unchanged by the move to components/cni.py: same type token, same names.
+    assert helm.urn.endswith(f"::{CILIUM_COMPONENT}${HELM_RELEASE}::{name}-cilium")
+    chart = release_for(config(stack, "kubernetesVersion")).cilium_chart
+    assert component.outputs == {
+        "release": helm.urn,
+        "chartVersion": chart.version,
+        "valuesSchema": chart.values_schema.value,
+    }
+    assert helm.inputs["version"] == chart.version and helm.inputs["namespace"] == "kube-system"
+
+
+@EVERY_STACK
+@MODES
+def test_smoke_component_owns_its_objects(render_graph: RenderGraph, stack: str, preview: bool) -> None:
+    graph = render_graph(stack, preview=preview)
+    name = config(stack, "clusterName")
+    components = graph.by_type(SMOKE_COMPONENT)
+    if config(stack, "smokeWorkload") != "true":
+        assert components == []
+        return
+    (component,) = components
+    assert component.name == f"{name}-smoke"
+    children = {record.type: record for record in graph.children_of(component)}
+    assert set(children) == {NAMESPACE, DEPLOYMENT, SERVICE}
+    assert graph.descendants_of(component) == sorted(children.values(), key=lambda record: record.urn)
+    outputs = component.outputs
+    assert outputs["namespace"] == children[NAMESPACE].urn
+    assert outputs["deployment"] == children[DEPLOYMENT].urn
+    assert outputs["service"] == children[SERVICE].urn
+    assert outputs["objects"] == [children[kind].urn for kind in (NAMESPACE, DEPLOYMENT, SERVICE)]
+    # Names are inputs, so a preview knows them too.
+    assert outputs["namespaceName"] == "dualstack-smoke" and outputs["serviceName"] == "kuard"
+    assert isinstance(outputs["serviceClusterIps"], list)
+
+
+@pytest.mark.parametrize("stack", [stack for stack in STACKS if config(stack, "smokeWorkload") == "true"])
+def test_smoke_pods_wait_for_cilium_and_the_ccm_and_the_service_does_not(render_graph: RenderGraph, stack: str) -> None:
+    graph = render_graph(stack)
+    (helm,) = graph.by_type(HELM_RELEASE)
+    (ccm_daemonset,) = graph.by_type(DAEMONSET)
+    (deployment,) = graph.by_type(DEPLOYMENT)
+    (service,) = graph.by_type(SERVICE)
+    assert {helm.urn, ccm_daemonset.urn} <= set(deployment.dependencies)
+    assert not graph.depends_on(service, helm) and not graph.depends_on(service, ccm_daemonset)
+
+
+def test_args_are_frozen() -> None:
+    cilium = CiliumCniArgs(
+        chart=CiliumChart("1.19.8"), api_server_host="10.0.0.10", api_server_port=6443, provider=NO_PROVIDER
+    )
+    smoke = SmokeWorkloadArgs(
+        architecture=Architecture.AMD64, ip_families=(IpFamily.IPV4, IpFamily.IPV6), provider=NO_PROVIDER
+    )
+    release = release_for("1.22")
+    side = ClusterSideArgs(
+        release=release,
+        cluster_name="unit",
+        region="us-east-1",
+        zone="us-east-1a",
+        ip_families=(IpFamily.IPV4, IpFamily.IPV6),
+        ccm_image=release.ccm_image,
+        architecture=Architecture.AMD64,
+        smoke_workload=True,
+        api_server_host="10.0.0.10",
+        cluster_ca_cert_pem="ca",
+        front_proxy_ca_cert_pem="front-proxy-ca",
+        provider=NO_PROVIDER,
+    )
+    assert side.api_server_port == 6443
+    for args, field in ((cilium, "api_server_port"), (smoke, "architecture"), (side, "smoke_workload")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(args, field, None)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "message"),
+    [
+        ("", 6443, "api_server_host is empty"),
+        ("  ", 6443, "api_server_host is empty"),
+        ("10.0.0.10", 0, "api_server_port = 0: allowed is 1-65535"),
+        ("10.0.0.10", 65536, "api_server_port = 65536: allowed is 1-65535"),
+    ],
+)
+def test_cilium_args_refuse_an_unreachable_api_server(host: str, port: int, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        CiliumCniArgs(chart=CiliumChart("1.19.8"), api_server_host=host, api_server_port=port, provider=NO_PROVIDER)
+
+
+@pytest.mark.parametrize(
+    "families",
+    [(IpFamily.IPV4, IpFamily.IPV4), (IpFamily.IPV6,), (IpFamily.IPV4, IpFamily.IPV6, IpFamily.IPV4)],
+    ids=["twice-ipv4", "one", "three"],
+)
+def test_smoke_args_refuse_anything_but_both_families(families: tuple[IpFamily, ...]) -> None:
+    with pytest.raises(ValueError, match=r"ip_families = .*: allowed is both families, primary first"):
+        SmokeWorkloadArgs(
+            architecture=Architecture.AMD64,
+            ip_families=families,  # type: ignore[arg-type]
+            provider=NO_PROVIDER,
+        )
+
+
+def cluster_side_program(smoke: bool, result: dict[str, ClusterSide]) -> Callable[[], None]:
+    """`install_cluster_side` alone, with explicit inputs (no stack settings, no AWS side)."""
+
+    def program() -> None:
+        release = release_for("1.35")
+        provider = k8s.Provider("unit-k8s", kubeconfig="unit")
+        side = install_cluster_side(
+            ClusterSideArgs(
+                release=release,
+                cluster_name="unit",
+                region="eu-west-1",
+                zone="eu-west-1b",
+                ip_families=(IpFamily.IPV6, IpFamily.IPV4),
+                ccm_image=release.ccm_image,
+                architecture=Architecture.ARM64,
+                smoke_workload=smoke,
+                api_server_host="10.9.0.10",
+                cluster_ca_cert_pem="unit-ca",
+                front_proxy_ca_cert_pem="unit-front-proxy-ca",
+                provider=provider,
+            )
+        )
+        result["side"] = side
+        pulumi.export("chartVersion", side.cni.chart_version)
+        if side.smoke is not None:
+            # Exported, then read from the finished graph: nothing is asserted inside an apply.
+            pulumi.export("namespaceName", side.smoke.namespace_name)
+            pulumi.export("serviceName", side.smoke.service_name)
+            pulumi.export("serviceClusterIps", side.smoke.service_cluster_ips)
+
+    return program
+
+
+@pytest.mark.parametrize("smoke", [True, False], ids=["smoke", "no-smoke"])
+def test_install_cluster_side_takes_explicit_inputs(render_graph: RenderGraph, smoke: bool) -> None:
+    result: dict[str, ClusterSide] = {}
+    graph = render_graph("dev", program=cluster_side_program(smoke, result))
+    side = result["side"]
+    assert isinstance(side.cni.release, k8s.helm.v3.Release)
+    assert side.cni.chart_version == release_for("1.35").cilium_chart_version
+    assert graph.exports["chartVersion"] == side.cni.chart_version
+    (helm,) = graph.by_type(HELM_RELEASE)
+    assert helm.inputs["values"]["k8sServiceHost"] == "10.9.0.10"
+    assert helm.inputs["values"]["k8sServicePort"] == 6443
+    assert "eu-west-1b" in cloud_config(graph)
+    if not smoke:
+        assert side.smoke is None and graph.by_type(SMOKE_COMPONENT) == [] and graph.by_type(SERVICE) == []
+        return
+    assert side.smoke is not None
+    assert isinstance(side.smoke.namespace, k8s.core.v1.Namespace)
+    assert isinstance(side.smoke.deployment, k8s.apps.v1.Deployment)
+    assert isinstance(side.smoke.service, k8s.core.v1.Service)
+    assert graph.exports["namespaceName"] == "dualstack-smoke"
+    assert graph.exports["serviceName"] == "kuard"
+    assert isinstance(graph.exports["serviceClusterIps"], list)
+    (service,) = graph.by_type(SERVICE)
+    assert service.inputs["spec"]["ipFamilies"] == ["IPv6", "IPv4"]
+    (deployment,) = graph.by_type(DEPLOYMENT)
+    (container,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
+    assert container["image"].startswith("gcr.io/kuar-demo/kuard-arm64:")

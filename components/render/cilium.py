@@ -1,18 +1,33 @@
-"""Helm values of Cilium, dual-stack with Kubernetes host-scope IPAM, per chart version."""
+"""Helm values of Cilium, dual-stack with Kubernetes host-scope IPAM, in the chart's values schema."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from components.versions import Version
+from components.versions import CiliumValuesSchema
 
 HELM_REPOSITORY = "https://helm.cilium.io/"
 
+# VXLAN between nodes and kube-proxy kept (kubeadm installs it), spelled the way each schema
+# reads it; which schema a chart reads is the release matrix's business (versions.CiliumChart).
+_TUNNEL_AND_KUBE_PROXY: dict[CiliumValuesSchema, dict[str, Any]] = {
+    CiliumValuesSchema.TUNNEL: {"tunnel": "vxlan", "kubeProxyReplacement": "disabled"},
+    CiliumValuesSchema.ROUTING_MODE: {
+        "routingMode": "tunnel",
+        "tunnelProtocol": "vxlan",
+        "kubeProxyReplacement": "false",
+    },
+    CiliumValuesSchema.ROUTING_MODE_BOOLEAN_KPR: {
+        "routingMode": "tunnel",
+        "tunnelProtocol": "vxlan",
+        "kubeProxyReplacement": False,
+    },
+}
 
-def cilium_values(chart_version: str, api_server_host: str, api_server_port: int) -> dict[str, Any]:
+
+def cilium_values(schema: CiliumValuesSchema, api_server_host: str, api_server_port: int) -> dict[str, Any]:
     """Pod CIDRs come from kube-controller-manager's per-node allocation (`ipam.mode:
     kubernetes`), VXLAN between nodes, kube-proxy kept (kubeadm installs it)."""
-    version = Version.parse(chart_version)
     values: dict[str, Any] = {
         "ipv4": {"enabled": True},
         "ipv6": {"enabled": True},
@@ -25,11 +40,4 @@ def cilium_values(chart_version: str, api_server_host: str, api_server_port: int
         "k8sServicePort": api_server_port,
         "operator": {"replicas": 1},
     }
-    # 1.14 replaced `tunnel` with routingMode/tunnelProtocol and 1.15 removed it;
-    # kubeProxyReplacement went from disabled/partial/strict to "false" (1.14) to a boolean (1.16).
-    if version < Version(1, 14):
-        values |= {"tunnel": "vxlan", "kubeProxyReplacement": "disabled"}
-    else:
-        values |= {"routingMode": "tunnel", "tunnelProtocol": "vxlan"}
-        values["kubeProxyReplacement"] = "false" if version < Version(1, 16) else False
-    return values
+    return values | _TUNNEL_AND_KUBE_PROXY[schema]
