@@ -6,14 +6,14 @@ import pulumi
 import pulumi_aws as aws
 
 from components.ami import ubuntu_ami_id
-from components.cluster_side import ClusterAccess, ClusterAccessArgs, install_cluster_side
+from components.cluster_side import ClusterAccess, ClusterAccessArgs, ClusterSideArgs, install_cluster_side
 from components.firewall import NodeRole
 from components.identity import ClusterIdentity, ClusterIdentityArgs
 from components.network import DualStackNetwork, DualStackNetworkArgs
 from components.network_plan import endpoint, fixed_host, ipv6_subnet, plan_subnets
 from components.nodes import ControlPlane, ControlPlaneArgs, NodeSpec, WorkerPool, WorkerPoolArgs
 from components.pki import ClusterPki, ClusterPkiArgs
-from components.render.kubeadm import ClusterBootstrap
+from components.render.bootstrap import ClusterBootstrap
 from components.render.smoke import NODE_ADDRESSES_COMMAND, SERVICE_IPS_COMMAND
 from components.settings import (
     AZ_COUNT_RANGE,
@@ -21,10 +21,10 @@ from components.settings import (
     PROJECT,
     PROVIDER_KEYS,
     ConfigError,
-    ConfigProblem,
     StackSettings,
     parse_settings,
 )
+from components.settings_reader import ConfigProblem
 from components.tags import SubnetTier
 
 
@@ -37,19 +37,20 @@ def read_raw_config() -> dict[str, str]:
 
 def resolve_zones(settings: StackSettings) -> tuple[str, ...]:
     """Explicit zones, else the first N available default (not opt-in) zones of the region."""
-    if settings.availability_zones:
-        return settings.availability_zones
+    network = settings.network
+    if network.availability_zones:
+        return network.availability_zones
     offered = aws.get_availability_zones(
         state="available",
         filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
     ).names
-    zones = tuple(sorted(offered))[: settings.availability_zone_count]
-    if len(zones) < settings.availability_zone_count:
+    zones = tuple(sorted(offered))[: network.availability_zone_count]
+    if len(zones) < network.availability_zone_count:
         raise ConfigError(
             [
                 ConfigProblem(
                     "availabilityZoneCount",
-                    settings.availability_zone_count,
+                    network.availability_zone_count,
                     f"at most the {len(zones)} zones {settings.region} offers ({', '.join(zones)}); "
                     f"range {AZ_COUNT_RANGE[0]}-{AZ_COUNT_RANGE[1]}",
                 )
@@ -61,17 +62,18 @@ def resolve_zones(settings: StackSettings) -> tuple[str, ...]:
 def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     name = settings.cluster_name
     release = settings.release
+    net_settings, node_settings = settings.network, settings.nodes
     plans = plan_subnets(
-        name, settings.vpc_ipv4_cidr, settings.subnet_ipv4_prefix_length, zones, settings.private_subnets
+        name, net_settings.vpc_ipv4_cidr, net_settings.subnet_ipv4_prefix_length, zones, net_settings.private_subnets
     )
     network = DualStackNetwork(
         name,
         DualStackNetworkArgs(
             cluster_name=name,
-            vpc_ipv4_cidr=settings.vpc_ipv4_cidr,
+            vpc_ipv4_cidr=net_settings.vpc_ipv4_cidr,
             subnets=plans,
-            nat_gateway=settings.nat_gateway,
-            admin_cidrs=settings.admin_cidrs,
+            nat_gateway=net_settings.nat_gateway,
+            admin_cidrs=net_settings.admin_cidrs,
         ),
     )
     identity = ClusterIdentity(
@@ -88,8 +90,8 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
         ClusterPkiArgs(
             cluster_name=name,
             ssm_prefix=settings.ssm_prefix,
-            ca_validity_hours=settings.ca_validity_hours,
-            cert_validity_hours=settings.cert_validity_hours,
+            ca_validity_hours=settings.pki.ca_validity_hours,
+            cert_validity_hours=settings.pki.cert_validity_hours,
         ),
     )
 
@@ -100,13 +102,13 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
         cluster_name=name,
         region=settings.region,
         ip_families=settings.ip_families,
-        pod_cidrs=settings.pod_cidrs,
-        service_cidrs=settings.service_cidrs,
+        pod_cidrs=net_settings.pod_cidrs,
+        service_cidrs=net_settings.service_cidrs,
         control_plane_endpoint=endpoint(control_plane_ipv4),
         ssm_prefix=settings.ssm_prefix,
-        architecture=settings.architecture,
+        architecture=node_settings.architecture,
     )
-    ami_id = settings.ami_id or ubuntu_ami_id(release.ubuntu_release, settings.architecture)
+    ami_id = node_settings.ami_id or ubuntu_ami_id(release.ubuntu_release, node_settings.architecture)
 
     # Each role boots only once the parameters it reads (workers: just the join token) and the
     # policies that let it read them exist.
@@ -118,7 +120,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     def node_spec(role: NodeRole, instance_type: str) -> NodeSpec:
         return NodeSpec(
             instance_type=instance_type,
-            root_volume_size_gib=settings.root_volume_size_gib,
+            root_volume_size_gib=node_settings.root_volume_size_gib,
             ami_id=ami_id,
             security_group_id=network.security_groups[role].id,
             instance_profile_name=identity.instance_profiles[role].name,
@@ -129,7 +131,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
         f"{name}-control-plane",
         ControlPlaneArgs(
             cluster=cluster,
-            node=node_spec(NodeRole.CONTROL_PLANE, settings.control_plane_instance_type),
+            node=node_spec(NodeRole.CONTROL_PLANE, node_settings.control_plane_instance_type),
             subnet_id=network.subnets[control_plane_subnet.name].id,
             private_ipv4=control_plane_ipv4,
             ipv6=network.vpc.ipv6_cidr_block.apply(
@@ -137,14 +139,14 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             ),
         ),
     )
-    worker_tier = SubnetTier.PRIVATE if settings.private_subnets else SubnetTier.PUBLIC
+    worker_tier = SubnetTier.PRIVATE if net_settings.private_subnets else SubnetTier.PUBLIC
     workers = WorkerPool(
         f"{name}-workers",
         WorkerPoolArgs(
             cluster=cluster,
-            node=node_spec(NodeRole.WORKER, settings.worker_instance_type),
+            node=node_spec(NodeRole.WORKER, node_settings.worker_instance_type),
             subnet_ids=[network.subnets[plan.name].id for plan in plans if plan.tier is worker_tier],
-            count=settings.worker_count,
+            count=node_settings.worker_count,
             cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
         ),
     )
@@ -161,12 +163,20 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
         ),
     )
     install_cluster_side(
-        settings,
-        access,
-        zone=control_plane_subnet.zone,
-        api_server_host=control_plane_ipv4,
-        cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
-        front_proxy_ca_cert_pem=pki.front_proxy_ca_cert_pem,
+        ClusterSideArgs(
+            release=release,
+            cluster_name=name,
+            region=settings.region,
+            zone=control_plane_subnet.zone,
+            ip_families=settings.ip_families,
+            ccm_image=settings.effective_ccm_image,
+            architecture=settings.nodes.architecture,
+            smoke_workload=settings.cluster_side.smoke_workload,
+            api_server_host=control_plane_ipv4,
+            cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
+            front_proxy_ca_cert_pem=pki.front_proxy_ca_cert_pem,
+            provider=access.provider,
+        )
     )
     nodes = {**control_plane.nodes, **workers.nodes}
 
@@ -191,7 +201,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     )
     pulumi.export("kubeconfig", access.kubeconfig)
     pulumi.export("verifyNodeAddresses", NODE_ADDRESSES_COMMAND)
-    if settings.smoke_workload:
+    if settings.cluster_side.smoke_workload:
         pulumi.export("verifyServiceIps", SERVICE_IPS_COMMAND)
 
 

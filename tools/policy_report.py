@@ -300,7 +300,7 @@ def pack_config(stack: str) -> PackConfig:
     """The policy config of a stack, from its settings: admin CIDRs and the cluster tag key."""
     settings = parse_settings(stack_config(stack), stack)
     values = {
-        ADMIN_CIDRS: [str(cidr) for cidr in settings.admin_cidrs],
+        ADMIN_CIDRS: [str(cidr) for cidr in settings.network.admin_cidrs],
         CLUSTER_TAG_KEY: cluster_tag_key(settings.cluster_name),
     }
     config: PackConfig = {}
