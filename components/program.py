@@ -162,7 +162,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             control_plane=control_plane.instance,
         ),
     )
-    install_cluster_side(
+    cluster_side = install_cluster_side(
         ClusterSideArgs(
             release=release,
             cluster_name=name,
@@ -201,8 +201,9 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     )
     pulumi.export("kubeconfig", access.kubeconfig)
     pulumi.export("verifyNodeAddresses", NODE_ADDRESSES_COMMAND)
-    if settings.cluster_side.smoke_workload:
+    if cluster_side.smoke is not None:
         pulumi.export("verifyServiceIps", SERVICE_IPS_COMMAND)
+        pulumi.export("smokeServiceClusterIps", cluster_side.smoke.service_cluster_ips)
 
 
 def run() -> None:

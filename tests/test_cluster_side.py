@@ -21,7 +21,7 @@ from components.cluster_side import ClusterSide, ClusterSideArgs, install_cluste
 from components.cni import CiliumCni, CiliumCniArgs
 from components.settings import Architecture, IpFamily
 from components.smoke import SmokeWorkload, SmokeWorkloadArgs
-from components.versions import CiliumChart, Version, release_for
+from components.versions import CiliumChart, Release, Version, release_for
 from policies.rbac_eval import Request, ServiceAccount, allowed, wildcard_rules
 from tools.manifests import write_manifests
 from tools.offline.capture import Graph, ResourceRecord, unwrap_secrets
@@ -357,6 +357,24 @@ def test_smoke_pods_wait_for_cilium_and_the_ccm_and_the_service_does_not(render_
     assert not graph.depends_on(service, helm) and not graph.depends_on(service, ccm_daemonset)
 
 
+def cluster_side_args(release: Release, **overrides: Any) -> ClusterSideArgs:
+    """Explicit cluster-side inputs of a plain IPv4-first amd64 cluster, with `overrides` applied."""
+    values: dict[str, Any] = {
+        "release": release,
+        "cluster_name": "unit",
+        "region": "us-east-1",
+        "zone": "us-east-1a",
+        "ip_families": (IpFamily.IPV4, IpFamily.IPV6),
+        "ccm_image": release.ccm_image,
+        "architecture": Architecture.AMD64,
+        "smoke_workload": False,
+        "api_server_host": "10.0.0.10",
+        "cluster_ca_cert_pem": "unit-ca",
+        "front_proxy_ca_cert_pem": "unit-front-proxy-ca",
+    }
+    return ClusterSideArgs(**(values | overrides))
+
+
 def test_args_are_frozen() -> None:
     cilium = CiliumCniArgs(
         chart=CiliumChart("1.19.8"), api_server_host="10.0.0.10", api_server_port=6443, provider=NO_PROVIDER
@@ -364,21 +382,7 @@ def test_args_are_frozen() -> None:
     smoke = SmokeWorkloadArgs(
         architecture=Architecture.AMD64, ip_families=(IpFamily.IPV4, IpFamily.IPV6), provider=NO_PROVIDER
     )
-    release = release_for("1.22")
-    side = ClusterSideArgs(
-        release=release,
-        cluster_name="unit",
-        region="us-east-1",
-        zone="us-east-1a",
-        ip_families=(IpFamily.IPV4, IpFamily.IPV6),
-        ccm_image=release.ccm_image,
-        architecture=Architecture.AMD64,
-        smoke_workload=True,
-        api_server_host="10.0.0.10",
-        cluster_ca_cert_pem="ca",
-        front_proxy_ca_cert_pem="front-proxy-ca",
-        provider=NO_PROVIDER,
-    )
+    side = cluster_side_args(release_for("1.22"), provider=NO_PROVIDER, smoke_workload=True)
     assert side.api_server_port == 6443
     for args, field in ((cilium, "api_server_port"), (smoke, "architecture"), (side, "smoke_workload")):
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -417,22 +421,17 @@ def cluster_side_program(smoke: bool, result: dict[str, ClusterSide]) -> Callabl
     """`install_cluster_side` alone, with explicit inputs (no stack settings, no AWS side)."""
 
     def program() -> None:
-        release = release_for("1.35")
         provider = k8s.Provider("unit-k8s", kubeconfig="unit")
         side = install_cluster_side(
-            ClusterSideArgs(
-                release=release,
-                cluster_name="unit",
+            cluster_side_args(
+                release_for("1.35"),
+                provider=provider,
+                smoke_workload=smoke,
                 region="eu-west-1",
                 zone="eu-west-1b",
                 ip_families=(IpFamily.IPV6, IpFamily.IPV4),
-                ccm_image=release.ccm_image,
                 architecture=Architecture.ARM64,
-                smoke_workload=smoke,
                 api_server_host="10.9.0.10",
-                cluster_ca_cert_pem="unit-ca",
-                front_proxy_ca_cert_pem="unit-front-proxy-ca",
-                provider=provider,
             )
         )
         result["side"] = side

@@ -420,3 +420,12 @@ def test_same_config_gives_byte_identical_inputs() -> None:
     # or `pulumi up` would never converge.
     first, second = (run_program("k8s-1-35", preview=False) for _ in range(2))
     assert [(r.urn, r.inputs) for r in first.resources] == [(r.urn, r.inputs) for r in second.resources]
+
+
+@EVERY_STACK
+def test_smoke_exports_exist_exactly_when_the_smoke_workload_does(render_graph: RenderGraph, stack: str) -> None:
+    graph: Graph = render_graph(stack)
+    smoke_on = stack_config(stack)["k8s-dualstack-aws:smokeWorkload"] == "true"
+    assert ("verifyServiceIps" in graph.exports) is smoke_on
+    assert ("smokeServiceClusterIps" in graph.exports) is smoke_on
+    assert bool(graph.by_type("kubernetes:apps/v1:Deployment")) is smoke_on

@@ -202,6 +202,18 @@ def test_cloud_init_schema_accepts_user_data(tmp_path: Path, role: str, release:
     assert "deprecat" not in output.lower(), output
 
 
+def run_with_stub_curl(stub_dir: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """The bootcmd's shell loop with `stub_dir/curl` standing in for IMDS."""
+    return subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "PATH": f"{stub_dir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 def test_control_plane_waits_for_its_elastic_ip_before_any_download(tmp_path: Path) -> None:
     cluster = make_cluster(release_for("1.35"))
     text = render_control_plane_user_data(cluster, SANS, elastic_ip="198.51.100.7")
@@ -219,14 +231,7 @@ def test_control_plane_waits_for_its_elastic_ip_before_any_download(tmp_path: Pa
     )
     stub.chmod(0o755)
     script = wait_for_public_ipv4_command("198.51.100.7", tries=10, interval_seconds=0)[-1]
-    done = subprocess.run(
-        ["bash", "-c", script],
-        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = run_with_stub_curl(tmp_path, script)
     assert done.returncode == 0
     assert calls.read_text().count("public-ipv4") == 3, "stops polling once the Elastic IP is there"
     assert "X-aws-ec2-metadata-token: token" in calls.read_text()
@@ -250,14 +255,7 @@ def test_the_elastic_ip_wait_is_bounded_and_never_fails_the_boot(
     stub.write_text(f'#!/bin/bash\necho "$*" >> {calls}\n{imds}\n')
     stub.chmod(0o755)
     script = wait_for_public_ipv4_command("198.51.100.7", tries=3, interval_seconds=0)[-1]
-    done = subprocess.run(
-        ["bash", "-c", script],
-        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = run_with_stub_curl(tmp_path, script)
     assert done.returncode == 0, done.stderr
     logged = calls.read_text().splitlines()
     assert sum("/api/token" in call for call in logged) == token_requests, logged

@@ -1,0 +1,251 @@
+"""Version-dependent facts as tables: what each Kubernetes or CCM release knows, needs or calls.
+
+`components.versions` turns them into one `Release` row per minor; nothing else should read these
+tables directly. The upstream record behind each table is in docs/reference/ (cloud-config.md,
+aws.md, kubelet-and-kubeadm.md).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from functools import total_ordering
+
+
+@total_ordering
+@dataclass(frozen=True)
+class Version:
+    """A `major.minor[.patch]` version, compared numerically (so 1.9 < 1.10)."""
+
+    major: int
+    minor: int
+    patch: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        parts = text.strip().lstrip("v").split("-", 1)[0].split(".")
+        if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"not a version: {text!r} (expected MAJOR.MINOR or MAJOR.MINOR.PATCH)")
+        numbers = [int(p) for p in parts] + [0] * (3 - len(parts))
+        return cls(numbers[0], numbers[1], numbers[2])
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return (self.major, self.minor, self.patch) < (other.major, other.minor, other.patch)
+
+    @property
+    def minor_str(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+class NodeIpMode(enum.Enum):
+    """What the kubelet's `--node-ip` carries.
+
+    A provided node IP must be one of the addresses the CCM reports, and two addresses
+    with a cloud provider need the CloudDualStackNodeIPs gate (beta, on by default, 1.29;
+    KEP-3705) — before that the kubelet refuses to start with them.
+    """
+
+    UNSET = "unset"  # no --node-ip: the CCM supplies every address
+    IPV6 = "ipv6"  # one IPv6 address: the field report's working 1.22 setup
+    DUAL = "dual"  # both addresses, the stack's primary family first
+
+
+class KubeadmApi(enum.Enum):
+    V1BETA2 = "kubeadm.k8s.io/v1beta2"  # removed in kubeadm 1.26
+    V1BETA3 = "kubeadm.k8s.io/v1beta3"  # 1.22+
+    V1BETA4 = "kubeadm.k8s.io/v1beta4"  # 1.31+: extraArgs become lists of name/value
+
+
+class CiliumValuesSchema(enum.Enum):
+    """How a Cilium chart's values spell VXLAN tunnelling and "keep kube-proxy".
+
+    A chart ignores keys it does not know (so the wrong spelling silently changes the
+    datapath) and 1.16 rejects the old string values, so the renderer must follow the chart.
+    """
+
+    TUNNEL = "tunnel"  # before 1.14: `tunnel: vxlan`, kubeProxyReplacement disabled|partial|strict
+    ROUTING_MODE = "routing-mode"  # 1.14, 1.15: routingMode/tunnelProtocol, kubeProxyReplacement "true"|"false"
+    ROUTING_MODE_BOOLEAN_KPR = "routing-mode-boolean-kpr"  # 1.16+: kubeProxyReplacement is a boolean
+
+
+# The first chart minor that reads each schema, oldest first (1.14 added routingMode and
+# deprecated `tunnel`, 1.15 removed it; 1.16 made kubeProxyReplacement a boolean).
+CILIUM_VALUES_SCHEMA_FROM: tuple[tuple[str, CiliumValuesSchema], ...] = (
+    ("1.0", CiliumValuesSchema.TUNNEL),
+    ("1.14", CiliumValuesSchema.ROUTING_MODE),
+    ("1.16", CiliumValuesSchema.ROUTING_MODE_BOOLEAN_KPR),
+)
+
+
+@dataclass(frozen=True)
+class CiliumChart:
+    """A pinned Cilium Helm chart and the values schema it reads (derived, so the two always agree)."""
+
+    version: str
+    values_schema: CiliumValuesSchema = field(init=False)
+
+    def __post_init__(self) -> None:
+        chart = Version.parse(self.version)
+        schemas = [schema for first, schema in CILIUM_VALUES_SCHEMA_FROM if chart >= Version.parse(first)]
+        if not schemas:
+            raise ValueError(f"Cilium chart {self.version!r} is older than every known values schema")
+        object.__setattr__(self, "values_schema", schemas[-1])
+
+
+@dataclass(frozen=True)
+class Since:
+    """A fact that holds from `first` up to (not including) `until` Kubernetes minors."""
+
+    name: str
+    first: str
+    until: str | None = None
+
+    def holds_for(self, version: Version) -> bool:
+        if version < Version.parse(self.first):
+            return False
+        return self.until is None or version < Version.parse(self.until)
+
+
+# `[Global]` keys of the CCM's gcfg cloud config (pkg/providers/v1/config/config.go).
+# A key a release does not know is fatal at start-up in releases before the patches in
+# UNKNOWN_KEY_TOLERATED_FROM, so the renderer must only emit keys of this table.
+CLOUD_CONFIG_KEYS: tuple[Since, ...] = (
+    Since("Zone", "1.20"),
+    Since("VPC", "1.20"),
+    Since("SubnetID", "1.20"),
+    Since("RouteTableID", "1.20"),
+    Since("RoleARN", "1.20"),
+    Since("KubernetesClusterTag", "1.20"),
+    Since("KubernetesClusterID", "1.20"),
+    Since("DisableSecurityGroupIngress", "1.20"),
+    Since("ElbSecurityGroup", "1.20"),
+    Since("DisableStrictZoneCheck", "1.20", until="1.28"),
+    Since("NodeIPFamilies", "1.22"),
+    Since("Region", "1.28"),
+    Since("SourceARN", "1.29"),
+    Since("ClusterServiceLoadBalancerHealthProbeMode", "1.33"),
+    Since("ClusterServiceSharedLoadBalancerHealthProbePort", "1.33"),
+    Since("ClusterServiceSharedLoadBalancerHealthProbePath", "1.33"),
+    Since("SupportedTopologyInstanceTypePattern", "1.33"),
+    Since("NLBSecurityGroupMode", "1.35"),
+)
+
+# The first CCM patch of each minor that only warns about an unknown cloud-config key.
+UNKNOWN_KEY_TOLERATED_FROM: dict[str, str] = {
+    "1.23": "1.23.18",
+    "1.24": "1.24.16",
+    "1.25": "1.25.12",
+    "1.26": "1.26.7",
+    "1.27": "1.27.3",
+    "1.28": "1.28.2",
+    "1.29": "1.29.0",
+}
+
+CCM_READ_ACTIONS: tuple[Since, ...] = (
+    Since("autoscaling:DescribeAutoScalingGroups", "1.20"),
+    Since("autoscaling:DescribeLaunchConfigurations", "1.20"),
+    Since("autoscaling:DescribeTags", "1.20"),
+    Since("ec2:DescribeInstances", "1.20"),
+    Since("ec2:DescribeRegions", "1.20"),
+    Since("ec2:DescribeRouteTables", "1.20"),
+    Since("ec2:DescribeSecurityGroups", "1.20"),
+    Since("ec2:DescribeSubnets", "1.20"),
+    Since("ec2:DescribeVolumes", "1.20"),
+    Since("ec2:DescribeAvailabilityZones", "1.27"),
+    Since("ec2:DescribeVpcs", "1.20"),
+    Since("ec2:DescribeInstanceTopology", "1.32"),
+    Since("elasticloadbalancing:DescribeListeners", "1.20"),
+    Since("elasticloadbalancing:DescribeLoadBalancerAttributes", "1.20"),
+    Since("elasticloadbalancing:DescribeLoadBalancerPolicies", "1.20"),
+    Since("elasticloadbalancing:DescribeLoadBalancers", "1.20"),
+    Since("elasticloadbalancing:DescribeTargetGroups", "1.20"),
+    Since("elasticloadbalancing:DescribeTargetHealth", "1.20"),
+    Since("kms:DescribeKey", "1.20"),
+)
+
+# Actions that create a resource: no tag exists yet to condition on, so they stay unconditional.
+CCM_CREATE_ACTIONS: tuple[Since, ...] = (
+    Since("ec2:CreateSecurityGroup", "1.20"),
+    Since("ec2:CreateVolume", "1.20"),
+    Since("elasticloadbalancing:CreateLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:CreateTargetGroup", "1.20"),
+    Since("iam:CreateServiceLinkedRole", "1.20"),
+)
+
+# Tagging: never unconditional, or the role could add the cluster tag to any resource in the
+# account and so unlock every cluster-tagged action on it (render/iam.py scopes them).
+CCM_TAGGING_ACTIONS: tuple[Since, ...] = (
+    Since("ec2:CreateTags", "1.20"),
+    Since("elasticloadbalancing:AddTags", "1.20"),
+)
+
+# Actions on resources that already exist: narrowed to the cluster's own resources by
+# the `kubernetes.io/cluster/<name>` tag (kops does the same with aws:ResourceTag).
+CCM_CLUSTER_TAGGED_ACTIONS: tuple[Since, ...] = (
+    Since("ec2:ModifyInstanceAttribute", "1.20"),
+    Since("ec2:ModifyVolume", "1.20"),
+    Since("ec2:AttachVolume", "1.20"),
+    Since("ec2:AuthorizeSecurityGroupIngress", "1.20"),
+    Since("ec2:CreateRoute", "1.20"),
+    Since("ec2:DeleteRoute", "1.20"),
+    Since("ec2:DeleteSecurityGroup", "1.20"),
+    Since("ec2:DeleteVolume", "1.20"),
+    Since("ec2:DetachVolume", "1.20"),
+    Since("ec2:RevokeSecurityGroupIngress", "1.20"),
+    Since("elasticloadbalancing:AttachLoadBalancerToSubnets", "1.20"),
+    Since("elasticloadbalancing:ApplySecurityGroupsToLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:CreateLoadBalancerPolicy", "1.20"),
+    Since("elasticloadbalancing:CreateLoadBalancerListeners", "1.20"),
+    Since("elasticloadbalancing:ConfigureHealthCheck", "1.20"),
+    Since("elasticloadbalancing:DeleteLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:DeleteLoadBalancerListeners", "1.20"),
+    Since("elasticloadbalancing:DetachLoadBalancerFromSubnets", "1.20"),
+    Since("elasticloadbalancing:DeregisterInstancesFromLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:ModifyLoadBalancerAttributes", "1.20"),
+    Since("elasticloadbalancing:RegisterInstancesWithLoadBalancer", "1.20"),
+    Since("elasticloadbalancing:SetLoadBalancerPoliciesForBackendServer", "1.20"),
+    Since("elasticloadbalancing:CreateListener", "1.20"),
+    Since("elasticloadbalancing:DeleteListener", "1.20"),
+    Since("elasticloadbalancing:DeleteTargetGroup", "1.20"),
+    Since("elasticloadbalancing:ModifyListener", "1.20"),
+    Since("elasticloadbalancing:ModifyTargetGroup", "1.20"),
+    Since("elasticloadbalancing:RegisterTargets", "1.20"),
+    Since("elasticloadbalancing:DeregisterTargets", "1.20"),
+    Since("elasticloadbalancing:SetLoadBalancerPoliciesOfListener", "1.20"),
+    Since("elasticloadbalancing:SetSecurityGroups", "1.35"),
+)
+
+NODE_IAM_ACTIONS: tuple[str, ...] = (
+    "ec2:DescribeInstances",
+    "ec2:DescribeRegions",
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:GetRepositoryPolicy",
+    "ecr:DescribeRepositories",
+    "ecr:ListImages",
+    "ecr:BatchGetImage",
+)
+
+
+def select_names(table: tuple[Since, ...], version: Version) -> tuple[str, ...]:
+    return tuple(entry.name for entry in table if entry.holds_for(version))
+
+
+@dataclass(frozen=True)
+class CcmIamActions:
+    """The CCM's control-plane IAM actions for one release, split by how they are scoped."""
+
+    read: tuple[str, ...]
+    create: tuple[str, ...]
+    tagging: tuple[str, ...]
+    cluster_tagged: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.read + self.create + self.tagging + self.cluster_tagged
