@@ -5,6 +5,8 @@ VENV ?= .venv
 STACK ?= dev
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt policies/requirements.txt | sha256sum | cut -c1-12)
+# The IAM simulator (npm, tools/iam_sim): the unit tests judge every stack's policies with it.
+IAM_SIM_STAMP := tools/iam_sim/node_modules/.installed-$(shell sha256sum tools/iam_sim/package-lock.json | cut -c1-12)
 
 .PHONY: venv render render-all test lint unit
 
@@ -29,7 +31,7 @@ lint: $(STAMP)
 	$(PY) -m mypy
 	$(PY) -m yamllint --strict .
 
-unit: $(STAMP)
+unit: $(STAMP) $(IAM_SIM_STAMP)
 	$(PY) -m pytest
 
 test: lint unit
@@ -53,9 +55,25 @@ e2e: $(E2E_STAMP)
 	$(PY) -m e2e.build
 	$(PY) -m e2e.run
 
+# The IAM simulator (README, "Authorization evidence (IAM simulation)"): @cloud-copilot/iam-simulate,
+# pinned exactly in tools/iam_sim/package.json and package-lock.json, installed with `npm ci`
+# (node_modules is git-ignored; a new lock file gives a new stamp, npm ci starts from scratch).
+.PHONY: iam-sim-deps iam-sim
+$(IAM_SIM_STAMP): tools/iam_sim/package.json tools/iam_sim/package-lock.json
+	npm ci --prefix tools/iam_sim --no-audit --no-fund
+	touch $(IAM_SIM_STAMP)
+
+iam-sim-deps: $(IAM_SIM_STAMP)
+
+# The simulator's own tests, the call tables, parliament's skips and every stack's IAM matrix.
+iam-sim: $(STAMP) $(IAM_SIM_STAMP)
+	$(PY) -m pytest tests/test_iam_sim*.py
+	$(PY) -m tools.iam_check
+
 # Third-party validators over every rendered stack (README, "Validation by third-party tools"):
 # checkov (a venv of its own: its pins conflict with pulumi's), shellcheck and cloud-init (apt),
-# yamllint, actionlint (go install), openssl, moto as the AWS API; writes build/validate/summary.md.
+# yamllint, actionlint (go install), openssl, moto as the AWS API, parliament, the IAM simulator
+# (npm ci, above); writes build/validate/summary.md.
 VALIDATE_STAMP := $(VENV)/.validate-installed-$(shell cat requirements-validate.txt tools/validate/requirements-checkov.txt | sha256sum | cut -c1-12)
 CHECKOV_VENV := $(VENV)/tools/checkov
 .PHONY: validate
@@ -67,6 +85,6 @@ $(VALIDATE_STAMP): $(STAMP)
 	rm -f $(VENV)/.validate-installed-*
 	touch $(VALIDATE_STAMP)
 
-validate: $(VALIDATE_STAMP)
+validate: $(VALIDATE_STAMP) $(IAM_SIM_STAMP)
 	bash tools/validate/install_tools.sh
 	$(PY) -m tools.validate

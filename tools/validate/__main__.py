@@ -3,7 +3,9 @@
     python -m tools.validate [--stack NAME ...] [--no-render] [--tool NAME ...]
 
 checkov, shellcheck, cloud-init, yamllint and openssl over each stack's render, moto as the AWS
-API for its plan, yamllint and actionlint over the repository's own YAML. Prints a table
+API for its plan, parliament over its IAM policy documents, the IAM simulation tier
+(tools/iam_check: @cloud-copilot/iam-simulate judging what each node role may do), yamllint and
+actionlint over the repository's own YAML. Prints a table
 (tool x stack -> findings / things checked), writes it with every finding to
 build/validate/summary.md, and exits 1 on any finding or any tool that could not run.
 """
@@ -22,7 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from tools.offline.stackfiles import REPO_ROOT, list_stacks
-from tools.validate import actionlint, aws, checkov, cloudinit, openssl, shellcheck, yamllint
+from tools.validate import actionlint, aws, checkov, cloudinit, iam, openssl, parliament, shellcheck, yamllint
 from tools.validate.common import RENDER_DIR, REPOSITORY, VALIDATE_DIR, ToolMissing, ToolResult
 from tools.validate.report import summary_markdown, table
 
@@ -36,6 +38,8 @@ STACK_TOOLS: dict[str, StackCheck] = {
     "yamllint": yamllint.check,
     "openssl": openssl.check,
     "moto": aws.check,
+    "parliament": parliament.check,
+    "iam-sim": iam.check,
 }
 REPOSITORY_TOOLS: dict[str, RepositoryCheck] = {
     "yamllint": yamllint.check_repository,
@@ -49,8 +53,20 @@ VERSIONS: dict[str, Callable[[], str]] = {
     "actionlint": actionlint.version,
     "openssl": openssl.version,
     "moto": aws.version,
+    "parliament": parliament.version,
+    "iam-sim": iam.version,
 }
-TOOL_ORDER = ["checkov", "shellcheck", "cloud-init", "yamllint", "actionlint", "openssl", "moto"]
+TOOL_ORDER = [
+    "checkov",
+    "shellcheck",
+    "cloud-init",
+    "yamllint",
+    "actionlint",
+    "openssl",
+    "moto",
+    "parliament",
+    "iam-sim",
+]
 
 
 def _guarded(tool: str, stack: str, job: Callable[[], ToolResult]) -> ToolResult:
@@ -131,9 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     text = table(results, tools, stacks)
     print(text)
+    iam_table = iam.table(stacks) if iam.TOOL in tools else ""
+    if iam_table:
+        print(f"\nIAM simulation tier (python -m tools.iam_check):\n{iam_table}")
     args.out.mkdir(parents=True, exist_ok=True)
     summary = args.out / "summary.md"
-    summary.write_text(summary_markdown(results, tools, stacks, versions(tools), elapsed), encoding="utf-8")
+    markdown = summary_markdown(results, tools, stacks, versions(tools), elapsed)
+    if iam_table:
+        markdown += f"\n## IAM simulation tier\n\n```\n{iam_table}\n```\n"
+    summary.write_text(markdown, encoding="utf-8")
     failed = [r for r in results if r.failed]
     for result in failed:
         for finding in result.findings[:20]:

@@ -6,11 +6,13 @@ from collections.abc import Mapping, Sequence
 
 from tools.validate.checkov import skip_reasons
 from tools.validate.common import REPOSITORY, ToolResult
+from tools.validate.parliament import skips as parliament_skips
 
 NOT_APPLICABLE = "-"
 LEGEND = (
     "cell: findings / things checked (checkov: checks run; shellcheck: scripts; cloud-init, yamllint, "
-    "actionlint: files; openssl: certificates; moto: API calls); `-`: not run there"
+    "actionlint: files; openssl: certificates; moto: API calls; parliament: policy documents; iam-sim: wrong "
+    "decisions / cases); `-`: not run there"
 )
 
 
@@ -53,6 +55,11 @@ def summary_markdown(
     if "checkov" in tools:
         lines += ["", "## checkov checks skipped in .checkov.yaml", ""]
         lines += [f"- `{check_id}`: {reason or '(no reason given)'}" for check_id, reason in skip_reasons().items()]
+    if "parliament" in tools:
+        lines += ["", "## parliament findings accepted in tools/validate/parliament-skips.yaml", ""]
+        for skip in parliament_skips():
+            where = ", ".join(skip.kinds) + (f" ({', '.join(skip.sids)})" if skip.sids else "")
+            lines.append(f"- `{skip.issue}` in {where}: {skip.reason}")
     failed = [r for r in results if r.failed]
     lines += ["", "## Findings", ""]
     if not failed:
