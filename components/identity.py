@@ -10,11 +10,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.firewall import NodeRole
-from components.render.iam import ccm_policy, ec2_assume_role_policy, node_policy, ssm_read_policy
+from components.render.iam import AwsScope, ccm_policy, ec2_assume_role_policy, node_policy
+from components.render.secrets_access import ssm_agent_policy, ssm_read_policy
 from components.tags import cluster_tags
 from components.versions import Release
-
-SSM_MANAGED_INSTANCE_POLICY = "AmazonSSMManagedInstanceCore"
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,14 @@ class ClusterIdentityArgs:
     release: Release
     region: str
     ssm_prefix: str
+    vpc_id: pulumi.Input[str]
+    """The cluster's VPC: the CCM may create and claim security groups only there."""
+
+
+def _ccm_policy_json(partition_account_vpc: list[str], args: ClusterIdentityArgs) -> str:
+    partition, account_id, vpc_id = partition_account_vpc
+    scope = AwsScope(partition=partition, region=args.region, account_id=account_id, vpc_id=vpc_id)
+    return json.dumps(ccm_policy(args.release, args.cluster_name, scope), sort_keys=True)
 
 
 def _ssm_policy_json(partition_and_account: list[str], args: ClusterIdentityArgs, control_plane: bool) -> str:
@@ -44,7 +51,6 @@ class ClusterIdentity(pulumi.ComponentResource):
         self._args = args
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        self._partition = partition
 
         self.roles = {}
         self.instance_profiles = {}
@@ -55,6 +61,10 @@ class ClusterIdentity(pulumi.ComponentResource):
                 functools.partial(_ssm_policy_json, args=args, control_plane=role is NodeRole.CONTROL_PLANE)
             )
             self._inline_policy(iam_role, role, "ssm-parameters", ssm_policy)
+            # Session Manager and Run Command instead of SSH keys (no port 22 anywhere), without the
+            # managed AmazonSSMManagedInstanceCore: its ssm:GetParameter(s) on * would read every
+            # parameter of the account that the key policy lets this role decrypt.
+            self._inline_policy(iam_role, role, "ssm-agent", json.dumps(ssm_agent_policy(), sort_keys=True))
             self.roles[role] = iam_role
             self.instance_profiles[role] = aws.iam.InstanceProfile(
                 f"{name}-{role.value}",
@@ -66,7 +76,7 @@ class ClusterIdentity(pulumi.ComponentResource):
             self.roles[NodeRole.CONTROL_PLANE],
             NodeRole.CONTROL_PLANE,
             "cloud-controller-manager",
-            json.dumps(ccm_policy(args.release, args.cluster_name), sort_keys=True),
+            pulumi.Output.all(partition, account_id, args.vpc_id).apply(functools.partial(_ccm_policy_json, args=args)),
         )
         # The control plane runs workloads too (the CCM itself pulls images), so both get the node policy.
         for role in NodeRole:
@@ -87,13 +97,6 @@ class ClusterIdentity(pulumi.ComponentResource):
             description=f"{self._args.cluster_name} {role.value} nodes",
             tags=cluster_tags(self._args.cluster_name, role_name),
             opts=pulumi.ResourceOptions(parent=self),
-        )
-        # Session Manager instead of SSH keys: no port 22 anywhere.
-        aws.iam.RolePolicyAttachment(
-            f"{role_name}-ssm-core",
-            role=iam_role.name,
-            policy_arn=self._partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{SSM_MANAGED_INSTANCE_POLICY}"),
-            opts=pulumi.ResourceOptions(parent=iam_role),
         )
         return iam_role
 

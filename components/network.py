@@ -39,6 +39,13 @@ class DualStackNetwork(pulumi.ComponentResource):
     public_subnets: list[aws.ec2.Subnet]
     private_subnets: list[aws.ec2.Subnet]
     route_tables: list[aws.ec2.RouteTable]
+    route_table_associations: dict[str, aws.ec2.RouteTableAssociation]
+    """Each subnet's association with its tier's route table, by plan name; until it exists the
+    subnet uses the VPC's main table, which has no route out."""
+    default_routes: dict[SubnetTier, tuple[aws.ec2.Route, ...]]
+    """The `0.0.0.0/0` and `::/0` routes of each tier's route table."""
+    nat_gateway: aws.ec2.NatGateway | None
+    """The private subnets' IPv4 way out, if there are private subnets."""
     security_groups: dict[NodeRole, aws.ec2.SecurityGroup]
     """Exactly one cluster-tagged group per node role: the CCM refuses instances with several."""
 
@@ -60,6 +67,9 @@ class DualStackNetwork(pulumi.ComponentResource):
         self.subnets = {plan.name: self._subnet(plan) for plan in args.subnets}
         self.public_subnets = [self.subnets[p.name] for p in args.subnets if p.tier is SubnetTier.PUBLIC]
         self.private_subnets = [self.subnets[p.name] for p in args.subnets if p.tier is SubnetTier.PRIVATE]
+        self.route_table_associations = {}
+        self.default_routes = {}
+        self.nat_gateway = None
         self.route_tables = [self._public_routes()]
         if self.private_subnets:
             self.route_tables.append(self._private_routes())
@@ -75,6 +85,15 @@ class DualStackNetwork(pulumi.ComponentResource):
                 "securityGroupIds": {role.value: group.id for role, group in self.security_groups.items()},
             }
         )
+
+    def internet_path(self, subnet_name: str) -> tuple[pulumi.Resource, ...]:
+        """What traffic from the subnet (by plan name) to the internet needs: its route-table
+        association, that table's default routes and, for a private subnet, the NAT gateway.
+
+        A node depends on these: its boot downloads from apt, dl.k8s.io and GitHub."""
+        tier = next(plan.tier for plan in self._args.subnets if plan.name == subnet_name)
+        nat = (self.nat_gateway,) if tier is SubnetTier.PRIVATE and self.nat_gateway is not None else ()
+        return (self.route_table_associations[subnet_name], *self.default_routes[tier], *nat)
 
     def _tags(self, name: str) -> dict[str, str]:
         return cluster_tags(self._args.cluster_name, name)
@@ -103,7 +122,7 @@ class DualStackNetwork(pulumi.ComponentResource):
         table_name = f"{self._name}-{tier.value}"
         table = aws.ec2.RouteTable(table_name, vpc_id=self.vpc.id, tags=self._tags(table_name), opts=self._child())
         for subnet, plan in zip(subnets, [p for p in self._args.subnets if p.tier is tier], strict=True):
-            aws.ec2.RouteTableAssociation(
+            self.route_table_associations[plan.name] = aws.ec2.RouteTableAssociation(
                 f"{plan.name}-rta", route_table_id=table.id, subnet_id=subnet.id, opts=self._child(parent=table)
             )
         return table
@@ -111,18 +130,20 @@ class DualStackNetwork(pulumi.ComponentResource):
     def _default_route(
         self, table: aws.ec2.RouteTable, tier: SubnetTier, ipv6: bool, **target: pulumi.Input[str]
     ) -> None:
+        """Adds the tier's default route of one family to `default_routes`."""
         family, destination = (
             ("ipv6", {"destination_ipv6_cidr_block": IPV6_ANY})
             if ipv6
             else ("ipv4", {"destination_cidr_block": IPV4_ANY})
         )
-        aws.ec2.Route(
+        route = aws.ec2.Route(
             f"{self._name}-{tier.value}-default-{family}",
             route_table_id=table.id,
             opts=self._child(parent=table),
             **destination,
             **target,
         )
+        self.default_routes[tier] = (*self.default_routes.get(tier, ()), route)
 
     def _public_routes(self) -> aws.ec2.RouteTable:
         gateway = aws.ec2.InternetGateway(
@@ -151,6 +172,7 @@ class DualStackNetwork(pulumi.ComponentResource):
                 tags=self._tags(f"{self._name}-nat"),
                 opts=self._child(),
             )
+            self.nat_gateway = nat
             self._default_route(table, SubnetTier.PRIVATE, False, nat_gateway_id=nat.id)
         return table
 

@@ -32,24 +32,40 @@ class NodeSpec:
     """Resources that must exist before a node boots (the SSM parameters it reads)."""
 
 
+@dataclass(frozen=True)
+class NodeSubnet:
+    """A subnet nodes run in, with what its traffic to the internet needs."""
+
+    id: pulumi.Input[str]
+    internet_path: Sequence[pulumi.Resource]
+    """The subnet's route-table association, that table's default routes and (private subnets)
+    the NAT gateway (`DualStackNetwork.internet_path`): the boot downloads from apt, dl.k8s.io
+    and GitHub, and cloud-init runs once, so a node must not start before its way out exists."""
+
+
 def _node(
     name: str,
     *,
     cluster: ClusterBootstrap,
     spec: NodeSpec,
-    subnet_id: pulumi.Input[str],
+    subnet: NodeSubnet,
     user_data: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
     private_ip: str | None = None,
     ipv6_addresses: list[pulumi.Input[str]] | None = None,
     ipv6_address_count: int | None = None,
     replace_on_user_data_change: bool = False,
+    ignore_user_data_changes: bool = False,
+    address_reservations: Sequence[pulumi.Resource] = (),
 ) -> aws.ec2.Instance:
+    # A newer Ubuntu image must not replace a running node; the control plane keeps its user data too.
+    ignored = ["ami", "user_data"] if ignore_user_data_changes else ["ami"]
+    boot_after = [*spec.boot_dependencies, *subnet.internet_path, *address_reservations]
     return aws.ec2.Instance(
         name,
         ami=spec.ami_id,
         instance_type=spec.instance_type,
-        subnet_id=subnet_id,
+        subnet_id=subnet.id,
         vpc_security_group_ids=[spec.security_group_id],
         iam_instance_profile=spec.instance_profile_name,
         enable_primary_ipv6=True,
@@ -69,11 +85,7 @@ def _node(
         user_data=user_data,
         user_data_replace_on_change=replace_on_user_data_change,
         tags=cluster_tags(cluster.cluster_name, name),
-        opts=pulumi.ResourceOptions.merge(
-            opts,
-            # A newer Ubuntu image must not replace a running node.
-            pulumi.ResourceOptions(ignore_changes=["ami"], depends_on=list(spec.boot_dependencies)),
-        ),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=ignored, depends_on=boot_after)),
         private_ip=private_ip,
         ipv6_addresses=ipv6_addresses,
         ipv6_address_count=ipv6_address_count,
@@ -84,7 +96,7 @@ def _node(
 class ControlPlaneArgs:
     cluster: ClusterBootstrap
     node: NodeSpec
-    subnet_id: pulumi.Input[str]
+    subnet: NodeSubnet
     private_ipv4: str
     ipv6: pulumi.Input[str]
     """Fixed addresses, known before the instance exists, so certificates and the join
@@ -116,16 +128,37 @@ class ControlPlane(pulumi.ComponentResource):
             )
         )
         node_name = f"{name}-node"
+        # Explicit reservations: EC2 assigns none of these addresses on its own, so no worker or
+        # CCM-made load balancer interface takes them while the node is being replaced (or before
+        # it exists); the instance names them itself.
+        reservations = [
+            aws.ec2.SubnetCidrReservation(
+                f"{node_name}-{family}",
+                subnet_id=args.subnet.id,
+                cidr_block=cidr,
+                reservation_type="explicit",
+                description=f"{cluster.cluster_name} control plane {family} address",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for family, cidr in (
+                ("ipv4", f"{args.private_ipv4}/32"),
+                ("ipv6", pulumi.Output.from_input(args.ipv6).apply(lambda address: f"{address}/128")),
+            )
+        ]
         self.instance = _node(
             node_name,
             cluster=cluster,
             spec=args.node,
-            subnet_id=args.subnet_id,
+            subnet=args.subnet,
             user_data=user_data,
             # The fixed private IP cannot be held by two instances at once.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             private_ip=args.private_ipv4,
             ipv6_addresses=[args.ipv6],
+            # New user data would be an in-place update: stop, start, and cloud-init does not run
+            # again. The node holds the only etcd; replace it deliberately (README).
+            ignore_user_data_changes=True,
+            address_reservations=reservations,
         )
         self.nodes = {node_name: self.instance}
         aws.ec2.EipAssociation(
@@ -146,7 +179,7 @@ class ControlPlane(pulumi.ComponentResource):
 class WorkerPoolArgs:
     cluster: ClusterBootstrap
     node: NodeSpec
-    subnet_ids: Sequence[pulumi.Input[str]]
+    subnets: Sequence[NodeSubnet]
     """Workers are spread round-robin over these (one per zone)."""
     count: int
     cluster_ca_cert_pem: pulumi.Input[str]
@@ -168,7 +201,7 @@ class WorkerPool(pulumi.ComponentResource):
                 f"{name}-{index}",
                 cluster=args.cluster,
                 spec=args.node,
-                subnet_id=args.subnet_ids[index % len(args.subnet_ids)],
+                subnet=args.subnets[index % len(args.subnets)],
                 user_data=user_data,
                 opts=pulumi.ResourceOptions(parent=self),
                 ipv6_address_count=1,

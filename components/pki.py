@@ -2,7 +2,8 @@
 certificate and the kubeadm bootstrap token - made by pulumi-tls / pulumi-random.
 
 Private keys and the token go into SSM SecureString parameters below the cluster's path,
-which the nodes read at boot with their instance role; they never enter user data.
+encrypted with the cluster's own KMS key (components/secrets_key.py), which the nodes read at
+boot with their instance role; they never enter user data.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class ClusterPkiArgs:
     ssm_prefix: str
     ca_validity_hours: int
     cert_validity_hours: int
+    key_id: pulumi.Input[str]
+    """The cluster key (its ARN) every SecureString parameter is encrypted with: its policy, not
+    the account default `aws/ssm` key's, decides which role decrypts which parameter."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,7 @@ class ClusterPki(pulumi.ComponentResource):
             name=parameter_name,
             type="SecureString" if secret else "String",
             value=pulumi.Output.secret(value) if secret else value,
+            key_id=self._args.key_id if secret else None,
             tags=cluster_tags(self._args.cluster_name, parameter_name),
             opts=self._opts(),
         )

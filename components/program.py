@@ -11,10 +11,11 @@ from components.firewall import NodeRole
 from components.identity import ClusterIdentity, ClusterIdentityArgs
 from components.network import DualStackNetwork, DualStackNetworkArgs
 from components.network_plan import endpoint, fixed_host, ipv6_subnet, plan_subnets
-from components.nodes import ControlPlane, ControlPlaneArgs, NodeSpec, WorkerPool, WorkerPoolArgs
+from components.nodes import ControlPlane, ControlPlaneArgs, NodeSpec, NodeSubnet, WorkerPool, WorkerPoolArgs
 from components.pki import ClusterPki, ClusterPkiArgs
 from components.render.bootstrap import ClusterBootstrap
 from components.render.smoke import NODE_ADDRESSES_COMMAND, SERVICE_IPS_COMMAND
+from components.secrets_key import ClusterSecretsKey, ClusterSecretsKeyArgs
 from components.settings import (
     AZ_COUNT_RANGE,
     CONFIG_KEYS,
@@ -83,6 +84,19 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             release=release,
             region=settings.region,
             ssm_prefix=settings.ssm_prefix,
+            vpc_id=network.vpc.id,
+        ),
+    )
+    # The key policy names both node roles, so the roles exist first; the parameters name the key.
+    secrets_key = ClusterSecretsKey(
+        name,
+        ClusterSecretsKeyArgs(
+            cluster_name=name,
+            region=settings.region,
+            ssm_prefix=settings.ssm_prefix,
+            alias=settings.secrets_key_alias,
+            control_plane_role_arn=identity.roles[NodeRole.CONTROL_PLANE].arn,
+            worker_role_arn=identity.roles[NodeRole.WORKER].arn,
         ),
     )
     pki = ClusterPki(
@@ -92,6 +106,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             ssm_prefix=settings.ssm_prefix,
             ca_validity_hours=settings.pki.ca_validity_hours,
             cert_validity_hours=settings.pki.cert_validity_hours,
+            key_id=secrets_key.key_arn,
         ),
     )
 
@@ -110,11 +125,11 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     )
     ami_id = node_settings.ami_id or ubuntu_ami_id(release.ubuntu_release, node_settings.architecture)
 
-    # Each role boots only once the parameters it reads (workers: just the join token) and the
-    # policies that let it read them exist.
+    # Each role boots only once the parameters it reads (workers: just the join token), the key
+    # whose policy lets it decrypt them and the IAM policies that let it read them exist.
     boot_reads = {
-        NodeRole.CONTROL_PLANE: [*pki.parameters, *identity.policies[NodeRole.CONTROL_PLANE]],
-        NodeRole.WORKER: [pki.bootstrap_token_parameter, *identity.policies[NodeRole.WORKER]],
+        NodeRole.CONTROL_PLANE: [*pki.parameters, secrets_key.key, *identity.policies[NodeRole.CONTROL_PLANE]],
+        NodeRole.WORKER: [pki.bootstrap_token_parameter, secrets_key.key, *identity.policies[NodeRole.WORKER]],
     }
 
     def node_spec(role: NodeRole, instance_type: str) -> NodeSpec:
@@ -127,12 +142,15 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             boot_dependencies=boot_reads[role],
         )
 
+    def node_subnet(plan_name: str) -> NodeSubnet:
+        return NodeSubnet(network.subnets[plan_name].id, network.internet_path(plan_name))
+
     control_plane = ControlPlane(
         f"{name}-control-plane",
         ControlPlaneArgs(
             cluster=cluster,
             node=node_spec(NodeRole.CONTROL_PLANE, node_settings.control_plane_instance_type),
-            subnet_id=network.subnets[control_plane_subnet.name].id,
+            subnet=node_subnet(control_plane_subnet.name),
             private_ipv4=control_plane_ipv4,
             ipv6=network.vpc.ipv6_cidr_block.apply(
                 lambda block: fixed_host(ipv6_subnet(block, control_plane_subnet.ipv6_index))
@@ -145,7 +163,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
         WorkerPoolArgs(
             cluster=cluster,
             node=node_spec(NodeRole.WORKER, node_settings.worker_instance_type),
-            subnet_ids=[network.subnets[plan.name].id for plan in plans if plan.tier is worker_tier],
+            subnets=[node_subnet(plan.name) for plan in plans if plan.tier is worker_tier],
             count=node_settings.worker_count,
             cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
         ),
@@ -191,6 +209,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     pulumi.export("frontProxyCaCertificate", pki.front_proxy_ca_cert_pem)
     pulumi.export("etcdCaCertificate", pki.etcd_ca_cert_pem)
     pulumi.export("ssmParameterPrefix", settings.ssm_prefix)
+    pulumi.export("secretsKeyArn", secrets_key.key_arn)
     pulumi.export("workerInstanceIds", [instance.id for instance in workers.nodes.values()])
     pulumi.export(
         "nodeAddresses",

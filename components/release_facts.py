@@ -146,32 +146,41 @@ UNKNOWN_KEY_TOLERATED_FROM: dict[str, str] = {
     "1.29": "1.29.0",
 }
 
+# Kubernetes minors whose CCM reads Secrets in kube-system (and so needs a Role for them): none.
+# With --use-service-account-credentials every release of the matrix builds its controllers'
+# clients with k8s.io/controller-manager's dynamic client builder, which asks the TokenRequest API
+# (serviceaccounts get/create, serviceaccounts/token create) instead of reading token Secrets; read
+# in cloud-provider-aws v1.21.3, v1.22.8, v1.23.20, v1.24.19 and v1.35.2 and the k8s.io/cloud-provider
+# they vendor. docs/reference/flags-and-rbac.md, "Secrets".
+CCM_READS_SECRETS: tuple[Since, ...] = ()
+
+# The CCM's AWS calls, read from cloud-provider-aws at every matrix tag (docs/reference/ccm-aws-calls.md;
+# the call-by-call table with file:line is tools/iam_check/ccm_calls.py). docs/prerequisites.md also
+# lists actions no code path of the CCM binary reaches — autoscaling, volumes, routes (off with
+# --configure-cloud-routes=false), ec2:DescribeRegions/DescribeVpcs, kms:DescribeKey,
+# elasticloadbalancing:SetSecurityGroups — and the policy grants none of them.
 CCM_READ_ACTIONS: tuple[Since, ...] = (
-    Since("autoscaling:DescribeAutoScalingGroups", "1.20"),
-    Since("autoscaling:DescribeLaunchConfigurations", "1.20"),
-    Since("autoscaling:DescribeTags", "1.20"),
+    # ec2:DescribeNetworkInterfaces is called only for Fargate nodes, which this cluster has none of.
     Since("ec2:DescribeInstances", "1.20"),
-    Since("ec2:DescribeRegions", "1.20"),
     Since("ec2:DescribeRouteTables", "1.20"),
     Since("ec2:DescribeSecurityGroups", "1.20"),
     Since("ec2:DescribeSubnets", "1.20"),
-    Since("ec2:DescribeVolumes", "1.20"),
-    Since("ec2:DescribeAvailabilityZones", "1.27"),
-    Since("ec2:DescribeVpcs", "1.20"),
-    Since("ec2:DescribeInstanceTopology", "1.32"),
+    # Load balancer subnet discovery from v1.26 (v1.26.14 aws.go:3719).
+    Since("ec2:DescribeAvailabilityZones", "1.26"),
+    # Node topology labels for hpc/trn/p instance types from v1.30.10.
+    Since("ec2:DescribeInstanceTopology", "1.30"),
     Since("elasticloadbalancing:DescribeListeners", "1.20"),
     Since("elasticloadbalancing:DescribeLoadBalancerAttributes", "1.20"),
     Since("elasticloadbalancing:DescribeLoadBalancerPolicies", "1.20"),
     Since("elasticloadbalancing:DescribeLoadBalancers", "1.20"),
     Since("elasticloadbalancing:DescribeTargetGroups", "1.20"),
     Since("elasticloadbalancing:DescribeTargetHealth", "1.20"),
-    Since("kms:DescribeKey", "1.20"),
 )
 
-# Actions that create a resource: no tag exists yet to condition on, so they stay unconditional.
+# Actions that create a resource: no tag exists yet to condition on; render/iam.py names the
+# resources (the cluster's VPC, the CCM's load balancer and target group names).
 CCM_CREATE_ACTIONS: tuple[Since, ...] = (
     Since("ec2:CreateSecurityGroup", "1.20"),
-    Since("ec2:CreateVolume", "1.20"),
     Since("elasticloadbalancing:CreateLoadBalancer", "1.20"),
     Since("elasticloadbalancing:CreateTargetGroup", "1.20"),
     Since("iam:CreateServiceLinkedRole", "1.20"),
@@ -187,18 +196,12 @@ CCM_TAGGING_ACTIONS: tuple[Since, ...] = (
 # Actions on resources that already exist: narrowed to the cluster's own resources by
 # the `kubernetes.io/cluster/<name>` tag (kops does the same with aws:ResourceTag).
 CCM_CLUSTER_TAGGED_ACTIONS: tuple[Since, ...] = (
-    Since("ec2:ModifyInstanceAttribute", "1.20"),
-    Since("ec2:ModifyVolume", "1.20"),
-    Since("ec2:AttachVolume", "1.20"),
     Since("ec2:AuthorizeSecurityGroupIngress", "1.20"),
-    Since("ec2:CreateRoute", "1.20"),
-    Since("ec2:DeleteRoute", "1.20"),
     Since("ec2:DeleteSecurityGroup", "1.20"),
-    Since("ec2:DeleteVolume", "1.20"),
-    Since("ec2:DetachVolume", "1.20"),
     Since("ec2:RevokeSecurityGroupIngress", "1.20"),
     Since("elasticloadbalancing:AttachLoadBalancerToSubnets", "1.20"),
     Since("elasticloadbalancing:ApplySecurityGroupsToLoadBalancer", "1.20"),
+    # Classic load balancers' proxy-protocol and SSL-negotiation annotations.
     Since("elasticloadbalancing:CreateLoadBalancerPolicy", "1.20"),
     Since("elasticloadbalancing:CreateLoadBalancerListeners", "1.20"),
     Since("elasticloadbalancing:ConfigureHealthCheck", "1.20"),
@@ -217,8 +220,56 @@ CCM_CLUSTER_TAGGED_ACTIONS: tuple[Since, ...] = (
     Since("elasticloadbalancing:RegisterTargets", "1.20"),
     Since("elasticloadbalancing:DeregisterTargets", "1.20"),
     Since("elasticloadbalancing:SetLoadBalancerPoliciesOfListener", "1.20"),
-    Since("elasticloadbalancing:SetSecurityGroups", "1.35"),
 )
+
+
+@dataclass(frozen=True)
+class SinceCcmPatch:
+    """A fact about CCM releases that starts at a patch of some minors (backports), then holds for
+    every patch of `all_from` and later minors."""
+
+    name: str
+    first_patch: tuple[str, ...]
+    """The first CCM tag with it in each minor before `all_from`, e.g. v1.33.3."""
+    all_from: str
+
+    def holds_for(self, ccm: Version) -> bool:
+        if ccm >= Version.parse(self.all_from):
+            return True
+        firsts = {Version.parse(tag).minor_str: Version.parse(tag) for tag in self.first_patch}
+        first = firsts.get(ccm.minor_str)
+        return first is not None and ccm >= first
+
+
+# The `aws-load-balancer-target-group-attributes` annotation (cloud-provider-aws commit 73428cd2):
+# in v1.34.0 and v1.35.0 on, backported to v1.32.6, v1.33.3 and v1.34.2 (v1.34.1 was cut before
+# the backport). Called only for Services with that annotation. docs/reference/ccm-aws-calls.md.
+CCM_TARGET_GROUP_ATTRIBUTE_READS: tuple[SinceCcmPatch, ...] = (
+    SinceCcmPatch("elasticloadbalancing:DescribeTargetGroupAttributes", ("v1.32.6", "v1.33.3", "v1.34.2"), "1.35"),
+)
+CCM_TARGET_GROUP_ATTRIBUTE_CHANGES: tuple[SinceCcmPatch, ...] = (
+    SinceCcmPatch("elasticloadbalancing:ModifyTargetGroupAttributes", ("v1.32.6", "v1.33.3", "v1.34.2"), "1.35"),
+)
+
+# Tag-on-create: the create calls whose request carries the new resource's tags, so AWS also
+# authorizes ec2:CreateTags / elasticloadbalancing:AddTags with `<service>:CreateAction` = the call.
+# Security groups, target groups and listeners from v1.23.0 (cloud-provider-aws commits 551de69d and
+# 620e81ca); load balancers in every release. docs/reference/ccm-aws-calls.md has the file:line.
+CCM_EC2_TAG_ON_CREATE: tuple[Since, ...] = (Since("CreateSecurityGroup", "1.23"),)
+CCM_ELB_TAG_ON_CREATE: tuple[Since, ...] = (
+    Since("CreateLoadBalancer", "1.20"),
+    Since("CreateTargetGroup", "1.23"),
+    Since("CreateListener", "1.23"),
+)
+# Before v1.23.0 the CCM creates an NLB's target group untagged and tags it in a separate
+# elasticloadbalancing:AddTags call (cluster tag and kubernetes.io/service-name).
+CCM_TAGS_NEW_TARGET_GROUPS_SEPARATELY = Since("target groups tagged after CreateTargetGroup", "1.20", until="1.23")
+# Before v1.23.0 listeners are created without tags (v1.21.3 aws_loadbalancer.go:544), yet later
+# modified and deleted (:313, :553): the cluster-tag condition cannot cover them.
+CCM_CREATES_UNTAGGED_LISTENERS = Since("listeners created without tags", "1.20", until="1.23")
+# The tag keys the CCM puts on a target group it created (plus the keys of a Service's
+# additional-resource-tags annotation, which the narrow statement for old releases does not allow).
+SERVICE_NAME_TAG_KEY = "kubernetes.io/service-name"
 
 NODE_IAM_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeInstances",
@@ -233,7 +284,7 @@ NODE_IAM_ACTIONS: tuple[str, ...] = (
 )
 
 
-def select_names(table: tuple[Since, ...], version: Version) -> tuple[str, ...]:
+def select_names(table: tuple[Since, ...] | tuple[SinceCcmPatch, ...], version: Version) -> tuple[str, ...]:
     return tuple(entry.name for entry in table if entry.holds_for(version))
 
 

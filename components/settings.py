@@ -177,6 +177,11 @@ class StackSettings:
         return f"/{PROJECT}/{self.cluster_name}"
 
     @property
+    def secrets_key_alias(self) -> str:
+        """`alias/<project>/<cluster>`: the KMS key that encrypts the cluster's SecureStrings."""
+        return f"alias/{PROJECT}/{self.cluster_name}"
+
+    @property
     def effective_ccm_image(self) -> str:
         """Here rather than on ClusterSideSettings: the default comes from the release."""
         return self.cluster_side.ccm_image or self.release.ccm_image

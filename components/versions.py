@@ -12,10 +12,18 @@ from dataclasses import dataclass, field
 from components.release_facts import (
     CCM_CLUSTER_TAGGED_ACTIONS,
     CCM_CREATE_ACTIONS,
+    CCM_CREATES_UNTAGGED_LISTENERS,
+    CCM_EC2_TAG_ON_CREATE,
+    CCM_ELB_TAG_ON_CREATE,
     CCM_READ_ACTIONS,
+    CCM_READS_SECRETS,
     CCM_TAGGING_ACTIONS,
+    CCM_TAGS_NEW_TARGET_GROUPS_SEPARATELY,
+    CCM_TARGET_GROUP_ATTRIBUTE_CHANGES,
+    CCM_TARGET_GROUP_ATTRIBUTE_READS,
     CLOUD_CONFIG_KEYS,
     NODE_IAM_ACTIONS,
+    SERVICE_NAME_TAG_KEY,
     UNKNOWN_KEY_TOLERATED_FROM,
     CcmIamActions,
     CiliumChart,
@@ -32,6 +40,7 @@ __all__ = [
     "CCM_IMAGE_REPOSITORY",
     "NODE_IAM_ACTIONS",
     "RELEASES",
+    "SERVICE_NAME_TAG_KEY",
     "CcmIamActions",
     "CiliumChart",
     "CiliumValuesSchema",
@@ -136,13 +145,37 @@ class Release:
         return self.at_least("1.35")
 
     @property
+    def ccm_reads_secrets(self) -> bool:
+        """The CCM reads Secrets in kube-system, so it gets a Role for them there (none does)."""
+        return bool(select_names(CCM_READS_SECRETS, self.version))
+
+    @property
     def ccm_iam_actions(self) -> CcmIamActions:
+        ccm = Version.parse(self.ccm_tag)
         return CcmIamActions(
-            read=select_names(CCM_READ_ACTIONS, self.version),
+            read=select_names(CCM_READ_ACTIONS, self.version) + select_names(CCM_TARGET_GROUP_ATTRIBUTE_READS, ccm),
             create=select_names(CCM_CREATE_ACTIONS, self.version),
             tagging=select_names(CCM_TAGGING_ACTIONS, self.version),
-            cluster_tagged=select_names(CCM_CLUSTER_TAGGED_ACTIONS, self.version),
+            cluster_tagged=select_names(CCM_CLUSTER_TAGGED_ACTIONS, self.version)
+            + select_names(CCM_TARGET_GROUP_ATTRIBUTE_CHANGES, ccm),
         )
+
+    @property
+    def ccm_tag_on_create(self) -> dict[str, tuple[str, ...]]:
+        """Tagging action -> the create calls of this CCM whose request carries the new resource's tags."""
+        ccm = Version.parse(self.ccm_tag)
+        return {
+            "ec2:CreateTags": select_names(CCM_EC2_TAG_ON_CREATE, ccm),
+            "elasticloadbalancing:AddTags": select_names(CCM_ELB_TAG_ON_CREATE, ccm),
+        }
+
+    @property
+    def ccm_tags_new_target_groups_separately(self) -> bool:
+        return CCM_TAGS_NEW_TARGET_GROUPS_SEPARATELY.holds_for(Version.parse(self.ccm_tag))
+
+    @property
+    def ccm_creates_untagged_listeners(self) -> bool:
+        return CCM_CREATES_UNTAGGED_LISTENERS.holds_for(Version.parse(self.ccm_tag))
 
 
 # Newest patch of each minor; CCM tags: the newest promoted in kubernetes/k8s.io

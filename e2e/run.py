@@ -559,7 +559,7 @@ def prepare(stack: str, private_dir: Path, log_root: Path) -> tuple[Environment,
         "moto",
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
         log_root / "moto.log",
-        {**os.environ, **DUMMY_CREDENTIALS, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+        {**os.environ, **DUMMY_CREDENTIALS},
     )
     moto_url = f"http://127.0.0.1:{moto_port}"
     wait_for(

@@ -25,7 +25,7 @@ ATTACHMENT_TYPES: Final = (
 ADMINISTRATOR_ACCESS: Final = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 
-def _document(value: Any) -> dict[str, Any] | None:
+def policy_document(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str) and not is_unknown(value):
         try:
             value = json.loads(value)
@@ -34,7 +34,7 @@ def _document(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _one_or_many(value: Any) -> list[Any]:
+def one_or_many(value: Any) -> list[Any]:
     """IAM JSON allows a single value where a list is expected."""
     return as_list(value) if isinstance(value, list) else [value]
 
@@ -43,10 +43,10 @@ def admin_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     """Allow statements whose actions include `*` on resource `*`."""
     return [
         statement
-        for statement in map(as_dict, _one_or_many(document.get("Statement")))
+        for statement in map(as_dict, one_or_many(document.get("Statement")))
         if statement.get("Effect") == "Allow"
-        and "*" in _one_or_many(statement.get("Action"))
-        and "*" in _one_or_many(statement.get("Resource"))
+        and "*" in one_or_many(statement.get("Action"))
+        and "*" in one_or_many(statement.get("Resource"))
     ]
 
 
@@ -58,7 +58,7 @@ def validate_no_admin_access(args: ResourceValidationArgs, report: ReportViolati
             "policies (components/render/iam.py).",
             None,
         )
-    document = _document(props.get("policy")) if args.resource_type in POLICY_DOCUMENT_TYPES else None
+    document = policy_document(props.get("policy")) if args.resource_type in POLICY_DOCUMENT_TYPES else None
     if document is not None and admin_statements(document):
         report(
             f'\'{args.name}\' allows every action on every resource (Action "*", Resource "*"): list the '

@@ -95,6 +95,21 @@ def at_least(version: Version, minor: str) -> bool:
     return version[:2] >= (major, minor_number)
 
 
+# Kubernetes minors whose CCM reads Secrets in kube-system, as (first minor, first minor without):
+# none. Every release of the matrix gets its controllers' tokens from the TokenRequest API, not
+# from token Secrets (docs/reference/flags-and-rbac.md, "Secrets"); components.release_facts
+# CCM_READS_SECRETS holds the same spans.
+CCM_READS_SECRETS: Final[tuple[tuple[str, str | None], ...]] = ()
+
+
+def ccm_reads_secrets(version: Version) -> bool:
+    """Whether the CCM release of `version`'s minor reads Secrets in its namespace."""
+    return any(
+        at_least(version, first) and (until is None or not at_least(version, until))
+        for first, until in CCM_READS_SECRETS
+    )
+
+
 def cloud_config_keys(version: Version) -> frozenset[str]:
     """The `[Global]` keys the CCM release of `version`'s minor knows."""
     return frozenset(

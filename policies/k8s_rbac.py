@@ -7,19 +7,23 @@ from typing import Final
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from policies.base import RBAC_TYPES, StackResource, resource_policy, stack_policy, stack_resources
+from policies.facts import Version, ccm_reads_secrets
 from policies.props import contains_unknown, dig, plain
 from policies.rbac_eval import Request, ServiceAccount, allowed, grants, rule_allows, wildcard_rules
-from policies.workloads import stack_ccm_containers
+from policies.workloads import image_version, stack_ccm_containers
 
 AUTH_CONFIG_MAP: Final = "extension-apiserver-authentication"
 SECRETS_NAMESPACE: Final = "kube-system"
 _FORBIDDEN_SA: Final = 'the field report\'s `serviceaccounts "aws-cloud-provider" is forbidden ... cannot get`'
 _FORBIDDEN_NODES: Final = 'the field report\'s `nodes is forbidden ... cannot list resource "nodes"`'
-_FORBIDDEN_SECRETS: Final = 'the field report\'s `secrets is forbidden ... cannot list resource "secrets"`'
+_READS_SECRETS: Final = "its release reads Secrets there, docs/reference/flags-and-rbac.md"
 
 
-def required_requests(namespace: str) -> list[tuple[Request, str]]:
-    """What the CCM's own service account must be allowed, and why (upstream ClusterRole, field report)."""
+def required_requests(namespace: str, version: Version | None = None) -> list[tuple[Request, str]]:
+    """What the CCM's own service account must be allowed, and why (upstream ClusterRole, field report).
+
+    Secrets only for a release (`version` of its image) that reads them; no release of the matrix does."""
+    reads_secrets = version is not None and ccm_reads_secrets(version)
     return [
         *((Request(verb, "serviceaccounts", namespace=namespace), _FORBIDDEN_SA) for verb in ("get", "create")),
         (
@@ -34,7 +38,11 @@ def required_requests(namespace: str) -> list[tuple[Request, str]]:
         ),
         *((Request(verb, "services/status"), "load balancer status") for verb in ("patch", "update")),
         *((Request(verb, "events", namespace="default"), "event recording") for verb in ("create", "patch", "update")),
-        *((Request(verb, "secrets", namespace=namespace), _FORBIDDEN_SECRETS) for verb in ("get", "list", "watch")),
+        *(
+            (Request(verb, "secrets", namespace=namespace), _READS_SECRETS)
+            for verb in ("get", "list", "watch")
+            if reads_secrets
+        ),
         *(
             (Request(verb, "leases", group="coordination.k8s.io", namespace=namespace), "leader election")
             for verb in ("get", "create", "update")
@@ -74,7 +82,7 @@ def validate_ccm_permissions(args: StackValidationArgs, report: ReportViolation)
         account = ServiceAccount(ccm.namespace, ccm.service_account)
         missing = [
             (request, why)
-            for request, why in required_requests(ccm.namespace)
+            for request, why in required_requests(ccm.namespace, image_version(ccm.image or ""))
             if not allowed(objects, account, request)
         ]
         for request, why in missing:
@@ -133,8 +141,9 @@ POLICIES: Final = [
         "The CCM's service account may do everything the CCM does (the field report's forbidden errors).",
         validate_ccm_permissions,
         severity=Severity.HIGH,
-        remediation="Bind system:cloud-controller-manager, the secrets Role and extension-apiserver-authentication-"
-        "reader to the CCM's service account (components/render/rbac.py).",
+        remediation="Bind system:cloud-controller-manager and extension-apiserver-authentication-reader (and, "
+        "for a release that reads Secrets, a Role for them in its namespace) to the CCM's service account "
+        "(components/render/rbac.py).",
     ),
     resource_policy(
         "rbac-no-wildcard",

@@ -100,6 +100,17 @@ def test_replays_a_stack_with_the_real_ipv6_block(render_graph: RenderGraph, end
     control_plane = result.instances["k8s-1-35-control-plane-node"]
     assert control_plane.private_ipv4 == "10.0.0.10" and control_plane.ipv6[0].endswith("::a")
     assert control_plane.public_ipv4, "the API server's Elastic IP is associated"
+    # Both fixed addresses explicitly reserved in the control plane's real subnet (IPv6 in the real /64).
+    from tools.aws_replay import clients  # noqa: PLC0415
+
+    assert all(result.id(f"k8s-1-35-control-plane-node-{family}").startswith("scr-") for family in ("ipv4", "ipv6"))
+    reserved = clients(endpoint, result.region)["ec2"].get_subnet_cidr_reservations(SubnetId=control_plane.subnet_id)
+    assert [(r["Cidr"], r["ReservationType"]) for r in reserved["SubnetIpv4CidrReservations"]] == [
+        ("10.0.0.10/32", "explicit")
+    ]
+    assert [(r["Cidr"], r["ReservationType"]) for r in reserved["SubnetIpv6CidrReservations"]] == [
+        (f"{control_plane.ipv6[0]}/128", "explicit")
+    ]
     assert result.id("k8s-1-35-control-plane", "iam/role:Role") == "k8s-1-35-control-plane"
 
 
@@ -124,7 +135,12 @@ def test_a_failing_call_is_reported_and_its_dependents_are_not_attempted(
     documents = _documents(render_graph)
     vpc = next(doc for doc in documents if doc["type"] == "aws:ec2/vpc:Vpc")
     vpc["inputs"]["cidrBlock"] = "10.0.0.0/8"  # EC2 takes /16 to /28
-    policy = next(doc for doc in documents if doc["type"] == "aws:iam/rolePolicy:RolePolicy")
+    # The worker's node policy: unlike the CCM policy (which names the VPC) it does not wait for the VPC.
+    policy = next(
+        doc
+        for doc in documents
+        if doc["type"] == "aws:iam/rolePolicy:RolePolicy" and doc["name"].endswith("-worker-node")
+    )
     policy["inputs"]["policy"] = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allw"}]})
     result = replay(documents, endpoint, include_instances=False)
     failed = {call.name: call for call in result.failures}
@@ -132,7 +148,38 @@ def test_a_failing_call_is_reported_and_its_dependents_are_not_attempted(
     assert failed[policy["name"]].operation == "iam.put_role_policy"
     subnets = [doc["name"] for doc in documents if doc["type"] == SUBNET]
     assert subnets and all("not attempted" in str(failed[name].error) for name in subnets)
-    assert not any(call.name.endswith("-ssm-core") for call in result.failures), "IAM does not wait for the VPC"
+    assert not any(call.name.endswith("-ssm-agent") for call in result.failures), "IAM does not wait for the VPC"
+
+
+def test_replays_the_cluster_key_and_the_parameters_under_it(render_graph: RenderGraph, endpoint: str) -> None:
+    from tools.aws_replay import clients, replay  # noqa: PLC0415
+
+    graph = render_graph("k8s-1-22")  # a stack no other test of this module replays into the shared server
+    result = replay(graph, endpoint, include_instances=False)
+    types = {r.urn: r.type for r in planned_resources(graph)}
+    assert not [c for c in result.failures if types[c.urn].startswith(("aws:kms/", "aws:ssm/", "aws:iam/"))], (
+        result.report()
+    )
+    api = clients(endpoint, result.region)
+    key_id = result.id("k8s-1-22-secrets", "kms/key:Key")
+    key = api["kms"].describe_key(KeyId=key_id)["KeyMetadata"]
+    assert api["kms"].get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    aliases = api["kms"].list_aliases(KeyId=key_id)["Aliases"]
+    assert [a["AliasName"] for a in aliases] == ["alias/k8s-dualstack-aws/k8s-1-22"]
+    # The key policy names the roles the replay created (the program's are auto-named).
+    policy = json.loads(api["kms"].get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    roles = {r: api["iam"].get_role(RoleName=f"k8s-1-22-{r}")["Role"]["Arn"] for r in ("control-plane", "worker")}
+    principals = {s["Sid"]: s["Principal"]["AWS"] for s in policy["Statement"]}
+    assert principals["WorkersDecryptToken"] == roles["worker"]
+    assert principals["ControlPlaneDecryptsPkiAndToken"] == roles["control-plane"]
+    path = {"Key": "Path", "Option": "Recursive", "Values": ["/k8s-dualstack-aws/k8s-1-22"]}
+    pages = api["ssm"].get_paginator("describe_parameters").paginate(ParameterFilters=[path])
+    parameters = [parameter for page in pages for parameter in page["Parameters"]]
+    assert len(parameters) == 11
+    secure = {p["Name"]: p.get("KeyId") for p in parameters if p["Type"] == "SecureString"}
+    assert len(secure) == 6 and set(secure.values()) == {key["Arn"]}
+    assert all("KeyId" not in p for p in parameters if p["Type"] == "String")
+    assert not [c for c in result.calls if c.operation == "iam.attach_role_policy"]
 
 
 def _documents(render_graph: RenderGraph) -> list[dict[str, Any]]:

@@ -16,11 +16,14 @@ import pytest
 import yaml
 from golden_support import GOLDEN_DIR, assert_matches_golden
 
+from components import versions
+from components.release_facts import Since
 from components.render.ccm_manifests import CcmSettings, ccm_manifests
 from components.render.cloud_config import render_cloud_config
 from components.render.yaml_dump import dump_yaml
 from components.settings import IpFamily
 from components.versions import release_for
+from policies.rbac_eval import Request, ServiceAccount, allowed
 
 GOLDEN = GOLDEN_DIR / "ccm"
 CLUSTER = "golden"
@@ -39,12 +42,16 @@ def cloud_config(minor: str) -> str:
     )
 
 
-def manifests(minor: str) -> str:
+def objects(minor: str) -> list[dict[str, Any]]:
     release = release_for(minor)
     settings = CcmSettings(
         release=release, image=release.ccm_image, cluster_name=CLUSTER, cloud_config=cloud_config(minor)
     )
-    return dump_yaml(*ccm_manifests(settings, CLUSTER_CA, FRONT_PROXY_CA))
+    return ccm_manifests(settings, CLUSTER_CA, FRONT_PROXY_CA)
+
+
+def manifests(minor: str) -> str:
+    return dump_yaml(*objects(minor))
 
 
 SNAPSHOTS: dict[str, Callable[[str], str]] = {"cloud-config-{}.conf": cloud_config, "manifests-{}.yaml": manifests}
@@ -99,3 +106,25 @@ def test_the_manifest_snapshot_places_the_release_image_on_the_control_plane(min
     assert pod["metadata"]["annotations"]["checksum/cloud-config"] == hashlib.sha256(config.encode()).hexdigest()
     assert objects["Secret/aws-ccm-client-ca"]["stringData"] == {"ca.crt": CLUSTER_CA}
     assert objects["Secret/aws-ccm-requestheader-ca"]["stringData"] == {"front-proxy-ca.crt": FRONT_PROXY_CA}
+
+
+@pytest.mark.parametrize("minor", sorted(CASES))
+def test_the_manifest_snapshot_grants_secrets_only_if_the_release_reads_them(minor: str) -> None:
+    granting = [
+        key
+        for key, doc in snapshot_objects(minor).items()
+        if doc["kind"] in ("Role", "ClusterRole") and any("secrets" in rule["resources"] for rule in doc["rules"])
+    ]
+    assert granting == (["Role/cloud-controller-manager:secrets"] if release_for(minor).ccm_reads_secrets else [])
+
+
+def test_a_release_that_reads_secrets_may_read_them_in_kube_system_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No row of the matrix reads Secrets; a future one that does gets a kube-system Role.
+    ccm = ServiceAccount("kube-system", "cloud-controller-manager")
+    monkeypatch.setattr(versions, "CCM_READS_SECRETS", (Since("service-account token Secrets", "1.22", "1.23"),))
+    assert release_for("1.22").ccm_reads_secrets and not release_for("1.21").ccm_reads_secrets
+    for verb in ("get", "list", "watch"):
+        assert allowed(objects("1.22"), ccm, Request(verb, "secrets", namespace="kube-system"))
+        assert not allowed(objects("1.22"), ccm, Request(verb, "secrets", namespace="default"))
+        assert not allowed(objects("1.21"), ccm, Request(verb, "secrets", namespace="kube-system"))
+    assert not allowed(objects("1.22"), ccm, Request("create", "secrets", namespace="kube-system"))

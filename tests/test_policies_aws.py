@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
 from conftest import RenderGraph
 
+from policies.aws_secrets import ACCOUNT_WIDE_PARAMETER_READERS, account_wide_parameter_reads
 from tools.policy_report import Captured, captured_from_graph, edit_resources, named, run_policy
 
 VPC = "aws:ec2/vpc:Vpc"
@@ -326,7 +328,7 @@ def test_nodes_use_ubuntu_is_advisory(dev: list[Captured]) -> None:
 
 def test_iam_no_admin_access(dev: list[Captured]) -> None:
     ccm_policy = named(dev, "aws:iam/rolePolicy:RolePolicy", "dev-control-plane-cloud-controller-manager")
-    attachment = named(dev, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "dev-control-plane-ssm-core")
+    attachment = role_attachment(dev, "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy")
     assert messages("iam-no-admin-access", [ccm_policy, attachment]) == []
     admin = edited(
         ccm_policy,
@@ -337,3 +339,131 @@ def test_iam_no_admin_access(dev: list[Captured]) -> None:
     attached = edited(attachment, lambda p: p.update(policyArn="arn:aws:iam::aws:policy/AdministratorAccess"))
     found = messages("iam-no-admin-access", [admin, attached])
     assert "allows every action on every resource" in found[0] and "attaches AdministratorAccess" in found[1]
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+PARAMETER = "aws:ssm/parameter:Parameter"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+
+
+def role_attachment(resources: list[Captured], policy_arn: str) -> Captured:
+    """An attachment of `policy_arn` to the control-plane role, shaped as pulumi-aws sends it (the
+    program attaches no managed policy)."""
+    role = named(resources, "aws:iam/role:Role", "dev-control-plane")
+    return Captured(
+        ATTACHMENT,
+        "dev-control-plane-attached",
+        role.urn.replace("aws:iam/role:Role::dev-control-plane", f"{ATTACHMENT}::dev-control-plane-attached"),
+        {"role": "dev-control-plane-a81e309", "policyArn": policy_arn},
+        property_dependencies={"role": (role.urn,)},
+    )
+
+
+def test_secure_parameters_use_cluster_key(dev: list[Captured]) -> None:
+    parameters = [r for r in dev if r.type == PARAMETER]
+    assert len(parameters) == 11 and messages("secure-parameters-use-cluster-key", parameters) == []
+    key = named(dev, PARAMETER, "dev-pki-ca-key")
+    assert key.inputs["keyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    cases = {
+        "no keyId": lambda p: p.pop("keyId"),
+        "empty": lambda p: p.update(keyId=""),
+        "default alias": lambda p: p.update(keyId="alias/aws/ssm"),
+        "default alias ARN": lambda p: p.update(keyId="arn:aws:kms:us-east-1:123456789012:alias/aws/ssm"),
+    }
+    for case, edit in cases.items():
+        (found,) = messages("secure-parameters-use-cluster-key", [edited(key, edit)])
+        assert found.startswith("SecureString 'dev-pki-ca-key' has ") and "cluster's own KMS key" in found, case
+    # A String parameter needs no key; another customer key is the owner's choice.
+    certificate = named(dev, PARAMETER, "dev-pki-ca-crt")
+    assert "keyId" not in certificate.inputs
+    assert messages("secure-parameters-use-cluster-key", [certificate]) == []
+    other_key = edited(key, lambda p: p.update(keyId="alias/k8s-dualstack-aws/other"))
+    assert messages("secure-parameters-use-cluster-key", [other_key]) == []
+
+
+MANAGED_READERS = ["AmazonSSMManagedInstanceCore", "service-role/AmazonEC2RoleforSSM", "ReadOnlyAccess"]
+
+
+@pytest.mark.parametrize("managed", MANAGED_READERS)
+def test_no_account_wide_parameter_read_refuses_managed_policies(dev: list[Captured], managed: str) -> None:
+    iam = [r for r in dev if r.type.startswith("aws:iam/")]
+    assert messages("no-account-wide-parameter-read", iam) == []
+    for partition in ("aws", "aws-cn"):
+        arn = f"arn:{partition}:iam::aws:policy/{managed}"
+        (found,) = messages("no-account-wide-parameter-read", [role_attachment(dev, arn)])
+        assert f"attaches {managed.rsplit('/', 1)[-1]}, which allows ssm:GetParameter(s) on every" in found
+    role = edited(
+        named(dev, "aws:iam/role:Role", "dev-worker"),
+        lambda p: p.update(managedPolicyArns=[f"arn:aws:iam::aws:policy/{managed}"]),
+    )
+    assert len(messages("no-account-wide-parameter-read", [role])) == 1
+    harmless = role_attachment(dev, "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy")
+    assert messages("no-account-wide-parameter-read", [harmless]) == []
+
+
+@pytest.mark.parametrize(
+    ("statement", "refused"),
+    [
+        ({"Action": ["ssm:GetParameter", "ssm:GetParameters"], "Resource": "*"}, True),
+        ({"Action": "ssm:GetParameter*", "Resource": "*"}, True),
+        ({"Action": "ssm:*", "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/*"}, True),
+        ({"Action": "SSM:getparametersbypath", "Resource": "arn:aws:ssm:*:*:*"}, True),
+        ({"Action": "*", "Resource": "*"}, True),
+        ({"NotAction": ["iam:*"], "Resource": "*"}, True),
+        ({"Action": "ssm:GetParameter", "NotResource": "arn:aws:ssm:*:*:parameter/k8s-dualstack-aws/*"}, True),
+        (
+            {"Action": "ssm:GetParameter", "Resource": "arn:aws:ssm:us-east-1:1:parameter/k8s-dualstack-aws/dev/*"},
+            False,
+        ),
+        ({"Action": "ssm:PutParameter", "Resource": "*"}, False),
+        ({"Action": "ssm:UpdateInstanceInformation", "Resource": "*"}, False),
+        ({"NotAction": ["ssm:*"], "Resource": "*"}, False),
+        ({"Action": "ssm:GetParameter", "NotResource": "*"}, False),
+    ],
+)
+def test_no_account_wide_parameter_read_in_inline_policies(
+    dev: list[Captured], statement: dict[str, Any], refused: bool
+) -> None:
+    agent = named(dev, ROLE_POLICY, "dev-worker-ssm-agent")
+    probe: dict[str, Any] = {"Sid": "Probe", "Effect": "Allow", **statement}
+    document = {"Version": "2012-10-17", "Statement": [probe]}
+    found = messages("no-account-wide-parameter-read", [edited(agent, lambda p: p.update(policy=json.dumps(document)))])
+    assert found == (
+        [
+            "'dev-worker-ssm-agent' allows reading every SSM parameter of the account (statement 'Probe'): name the "
+            "cluster's parameter paths (arn:...:parameter/<project>/<cluster>/...) instead of '*'."
+        ]
+        if refused
+        else []
+    )
+    denied = {**document, "Statement": [{**probe, "Effect": "Deny"}]}
+    assert (
+        messages("no-account-wide-parameter-read", [edited(agent, lambda p: p.update(policy=json.dumps(denied)))]) == []
+    )
+    role = edited(
+        named(dev, "aws:iam/role:Role", "dev-worker"),
+        lambda p: p.update(inlinePolicies=[{"name": "inline", "policy": json.dumps(document)}]),
+    )
+    assert len(messages("no-account-wide-parameter-read", [role])) == int(refused)
+
+
+def _moto_managed_policies() -> dict[str, Any]:
+    pytest.importorskip("moto", reason="moto comes with requirements-dev.txt")
+    from moto.iam.aws_managed_policies import aws_managed_policies_data  # noqa: PLC0415 - after the skip
+
+    documents: dict[str, Any] = json.loads(aws_managed_policies_data)
+    return documents
+
+
+def test_the_managed_policies_the_rule_names_do_read_every_parameter() -> None:
+    # moto ships the AWS documents of the managed policies: each one the rule refuses grants the read
+    # (by the rule's own statement matcher), and every AmazonSSM*/AmazonEC2Role* policy that grants it
+    # is refused.
+    managed = _moto_managed_policies()
+    granting = {name for name, policy in managed.items() if account_wide_parameter_reads(policy["Document"])}
+    assert granting >= ACCOUNT_WIDE_PARAMETER_READERS
+    ssm_family = {name for name in granting if name.startswith(("AmazonSSM", "AmazonEC2Role"))}
+    assert ssm_family - {"AmazonSSMServiceRolePolicy"} <= ACCOUNT_WIDE_PARAMETER_READERS
+    assert not account_wide_parameter_reads(managed["AmazonSSMManagedEC2InstanceDefaultPolicy"]["Document"])

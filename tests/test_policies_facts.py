@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import tags, versions
+from components import release_facts, tags, versions
 from components.render.cloud_config import render_cloud_config
 from components.settings import IpFamily
 from components.versions import RELEASES, NodeIpMode, Release
@@ -75,3 +75,13 @@ def test_version_gates_are_numeric() -> None:
     assert facts.at_least((1, 100, 0), "1.9")
     assert "DisableStrictZoneCheck" in facts.cloud_config_keys((1, 27, 0))
     assert "DisableStrictZoneCheck" not in facts.cloud_config_keys((1, 28, 0))
+
+
+def test_ccm_secret_reads_are_the_matrix_spans() -> None:
+    assert {(span.first, span.until) for span in release_facts.CCM_READS_SECRETS} == set(facts.CCM_READS_SECRETS)
+
+
+@EVERY_RELEASE
+def test_ccm_secret_reads_per_release_match(release: Release) -> None:
+    version = facts.parse_version(release.ccm_tag)
+    assert version is not None and facts.ccm_reads_secrets(version) is release.ccm_reads_secrets

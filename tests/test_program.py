@@ -159,6 +159,46 @@ def test_private_subnets_route_ipv6_through_the_egress_only_gateway_and_ipv4_thr
     assert subnets_by_table(graph) == {"dev-public": {"public"}, "dev-private": {"private"}}
 
 
+# Each case: a stack file as shipped, and dev with private subnets (workers behind the NAT gateway).
+EGRESS_CASES = pytest.mark.parametrize(
+    ("stack", "overrides"),
+    [*((stack, None) for stack in STACKS), ("dev", {"privateSubnets": True, "natGateway": True})],
+    ids=[*STACKS, "dev-private"],
+)
+
+
+def waits_for(graph: Graph, record: ResourceRecord) -> set[str]:
+    """What a resource is created after: its own dependencies and those of its components."""
+    return set(record.dependencies).union(*(ancestor.dependencies for ancestor in graph.ancestors(record)))
+
+
+@EGRESS_CASES
+@MODES
+def test_nodes_boot_only_once_their_subnet_routes_to_the_internet(
+    render_graph: RenderGraph, stack: str, overrides: dict[str, object] | None, preview: bool
+) -> None:
+    # The boot downloads apt packages, dl.k8s.io binaries and crictl from GitHub: a node that starts
+    # before its subnet's default routes (or, private, the NAT gateway) exist fails its bootstrap.
+    graph = render_graph(stack, preview=preview, overrides=overrides)
+    cluster = cluster_name(stack)
+    routes = {route.urn: route for route in graph.by_type(ROUTE)}
+    associations = graph.by_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+    nat_gateways = {nat.urn for nat in graph.by_type("aws:ec2/natGateway:NatGateway")}
+    instances = graph.by_type(INSTANCE)
+    assert instances
+    for instance in instances:
+        (subnet,) = instance.property_dependencies["subnetId"]
+        tier = graph.get(subnet).inputs["tags"]["tier"]
+        table = graph.one(ROUTE_TABLE, f"{cluster}-{tier}")
+        expected = {urn for urn, route in routes.items() if route.property_dependencies["routeTableId"] == (table.urn,)}
+        assert len(expected) == 2, f"{table.name}: a default route per family"
+        waits = waits_for(graph, instance)
+        assert waits & routes.keys() == expected, instance.name
+        (association,) = [a for a in associations if a.property_dependencies["subnetId"] == (subnet,)]
+        assert association.urn in waits, f"{instance.name}: without its association the subnet uses the main table"
+        assert (waits & nat_gateways) == (nat_gateways if tier == "private" else set()), instance.name
+
+
 @EVERY_STACK
 @MODES
 def test_instances_are_hardened_dual_stack_nodes(render_graph: RenderGraph, stack: str, preview: bool) -> None:
@@ -406,6 +446,54 @@ def test_control_plane_has_fixed_addresses_named_in_its_certificate(render_graph
     public_ip = graph.one("aws:ec2/eip:Eip", "dev-control-plane-api").state["publicIp"]
     assert public_ip in node.inputs["userData"]
     assert graph.exports["controlPlaneEndpoint"] == f"https://{public_ip}:6443"
+
+
+RESERVATION = "aws:ec2/subnetCidrReservation:SubnetCidrReservation"
+
+
+@EVERY_STACK
+@MODES
+def test_control_plane_addresses_are_reserved_in_its_subnet(
+    render_graph: RenderGraph, stack: str, preview: bool
+) -> None:
+    # An explicit reservation keeps EC2 from handing the fixed addresses to another interface (a
+    # worker, a CCM-made load balancer) while the control plane is being replaced or not yet created.
+    graph = render_graph(stack, preview=preview)
+    node = graph.one(INSTANCE, f"{cluster_name(stack)}-control-plane-node")
+    (subnet,) = node.property_dependencies["subnetId"]
+    reservations = graph.by_type(RESERVATION)
+    assert len(reservations) == 2
+    for reservation in reservations:
+        assert reservation.inputs["reservationType"] == "explicit"
+        assert reservation.property_dependencies["subnetId"] == (subnet,)
+        assert reservation.urn in node.dependencies, "the instance takes its address only once it is reserved"
+    cidrs = [reservation.inputs["cidrBlock"] for reservation in reservations]
+    assert f"{node.inputs['privateIp']}/32" in cidrs
+    if preview:
+        assert sum(is_unknown(cidr) for cidr in cidrs) == 1  # the IPv6 /128 follows the VPC's /56
+        return
+    (ipv6,) = node.inputs["ipv6Addresses"]
+    assert sorted(cidrs) == sorted([f"{node.inputs['privateIp']}/32", f"{ipv6}/128"])
+    assert str(ipaddress.ip_network(f"{ipv6}/128")) == f"{ipv6}/128", "IPv6 as EC2 returns it (RFC 5952)"
+
+
+@EVERY_STACK
+@MODES
+def test_new_user_data_replaces_workers_and_leaves_the_control_plane_alone(
+    render_graph: RenderGraph, stack: str, preview: bool
+) -> None:
+    # An in-place user-data change would stop and start the instance and cloud-init would not run
+    # again: workers are replaced instead, the control plane (etcd) keeps running until replaced
+    # deliberately (README, "Running it for real").
+    for instance in render_graph(stack, preview=preview).by_type(INSTANCE):
+        if "control-plane" in instance.name:
+            assert {"userData", "userDataBase64"} & set(instance.ignore_changes) == {"userData"}, (
+                instance.ignore_changes
+            )
+            assert not instance.inputs.get("userDataReplaceOnChange", False)
+        else:
+            assert instance.inputs["userDataReplaceOnChange"] is True, instance.name
+            assert "userData" not in instance.ignore_changes, instance.name
 
 
 @EVERY_STACK

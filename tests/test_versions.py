@@ -160,12 +160,25 @@ def test_ubuntu_release_boots_what_the_kubelet_needs(release: Release) -> None:
 
 @rows
 def test_iam_actions_per_release(release: Release) -> None:
+    """docs/reference/ccm-aws-calls.md: what the CCM binary calls, not everything docs/prerequisites.md lists."""
     actions = release.ccm_iam_actions
     assert len(set(actions.all)) == len(actions.all)
-    assert {"ec2:DescribeInstances", "ec2:CreateTags", "ec2:ModifyInstanceAttribute"} <= set(actions.all)
-    assert ("ec2:DescribeAvailabilityZones" in actions.read) == release.at_least("1.27")
-    assert ("ec2:DescribeInstanceTopology" in actions.read) == release.at_least("1.32")
-    assert ("elasticloadbalancing:SetSecurityGroups" in actions.all) == release.at_least("1.35")
+    assert {"ec2:DescribeInstances", "ec2:CreateTags", "ec2:DeleteSecurityGroup"} <= set(actions.all)
+    assert ("ec2:DescribeAvailabilityZones" in actions.read) == release.at_least("1.26")
+    assert ("ec2:DescribeInstanceTopology" in actions.read) == release.at_least("1.30")
+    never_called = {
+        "autoscaling:DescribeAutoScalingGroups",
+        "ec2:CreateVolume",
+        "ec2:AttachVolume",
+        "ec2:DescribeVolumes",
+        "ec2:CreateRoute",
+        "ec2:ModifyInstanceAttribute",
+        "ec2:DescribeRegions",
+        "ec2:DescribeVpcs",
+        "kms:DescribeKey",
+        "elasticloadbalancing:SetSecurityGroups",
+    }
+    assert not never_called & set(actions.all)
 
 
 def test_matrix_covers_the_shipped_minors_and_is_ordered() -> None:
@@ -193,3 +206,33 @@ def test_versions_compare_numerically() -> None:
 @rows
 def test_only_kubeadm_before_1_25_needs_the_registry_pinned(release: Release) -> None:
     assert release.kubeadm_defaults_to_frozen_registry == (release.version < Version(1, 25))
+
+
+RBAC_PAGE = CCM_IMAGES_PAGE.with_name("flags-and-rbac.md")
+_SECRETS_ROW = re.compile(r"^\| (?P<tag>v\d+\.\d+\.\d+) \| (?P<reads>yes|no) \|$")
+
+
+def ccm_tags_reading_secrets() -> dict[str, bool]:
+    """The `| CCM tag | reads Secrets |` table under `## Secrets` of the RBAC page."""
+    section = RBAC_PAGE.read_text().split("## Secrets\n", 1)[1].split("\n## ", 1)[0]
+    return {m["tag"]: m["reads"] == "yes" for m in map(_SECRETS_ROW.match, section.splitlines()) if m}
+
+
+def test_the_secrets_table_covers_the_matrix_ends() -> None:
+    read = ccm_tags_reading_secrets()
+    assert {RELEASES[0].ccm_tag, newest().ccm_tag} <= read.keys()
+
+
+@rows
+def test_ccm_reads_secrets_as_its_source_was_read(release: Release) -> None:
+    # A row's tag as the page records it; a tag between two recorded ones that agree, like them.
+    read = ccm_tags_reading_secrets()
+    if release.ccm_tag in read:
+        assert release.ccm_reads_secrets is read[release.ccm_tag]
+        return
+    by_version = sorted((Version.parse(tag), reads) for tag, reads in read.items())
+    below = [reads for version, reads in by_version if version < Version.parse(release.ccm_tag)]
+    above = [reads for version, reads in by_version if version > Version.parse(release.ccm_tag)]
+    assert below and above, f"{release.ccm_tag} is outside the recorded tags"
+    if below[-1] == above[0]:
+        assert release.ccm_reads_secrets is below[-1]

@@ -15,8 +15,9 @@ at the program's index, and fixed IPv6 addresses keep their host part inside the
 Names the provider would generate (roles, groups, profiles) are the logical names.
 
 Every call is recorded (`ReplayResult.calls`); a failed call fails its resource, and whatever
-depends on it is reported as not attempted. AWS-managed policies must exist on the server
-(moto: MOTO_IAM_LOAD_MANAGED_POLICIES=true, which `moto_server()` sets).
+depends on it is reported as not attempted. The KMS key's policy names the roles as the program
+does (auto-named); the replay names the roles it created instead, and SecureString parameters
+name the replayed key.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ __all__ = ["Call", "InstanceInfo", "PlannedResource", "ReplayResult", "planned_r
 
 INSTANCE_TYPES = frozenset({"aws:ec2/instance:Instance", "aws:ec2/eipAssociation:EipAssociation"})
 TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-SERVICES = ("ec2", "iam", "ssm")
+SERVICES = ("ec2", "iam", "kms", "ssm")
 
 Source = Graph | Path | Sequence[Mapping[str, Any]]
 

@@ -8,6 +8,7 @@ two modules import in one direction only.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -109,6 +110,8 @@ class ApiReplay:
         self.result = result
         self.types = types
         self.images: dict[str, str] = {}
+        self.key_arns: dict[str, str] = {}
+        """KMS key ID -> its ARN."""
 
     # plumbing
 
@@ -280,6 +283,24 @@ class ApiReplay:
         destination = params.get("DestinationCidrBlock") or params.get("DestinationIpv6CidrBlock")
         self.done(r, f"{table}_{destination}")  # the provider's id for a route
 
+    def subnet_cidr_reservation(self, r: PlannedResource) -> None:
+        i = r.inputs
+        cidr = str(i["cidrBlock"])
+        subnet_urns = [urn for urn in r.property_dependencies.get("subnetId", ()) if urn in self.result.ids]
+        subnet_block = self.result.subnet_ipv6_cidrs.get(self.result.names[subnet_urns[0]]) if subnet_urns else None
+        if ":" in cidr and subnet_block:  # a fixed IPv6 host keeps its host part inside the real /64
+            address, prefix = cidr.split("/")
+            cidr = f"{same_host(address, subnet_block)}/{prefix}"
+        params: dict[str, Any] = {
+            "SubnetId": self.ref(r, "subnetId"),
+            "Cidr": cidr,
+            "ReservationType": i["reservationType"],
+        }
+        if i.get("description"):
+            params["Description"] = i["description"]
+        reservation = self.call(r, "ec2", "create_subnet_cidr_reservation", **params)["SubnetCidrReservation"]
+        self.done(r, reservation["SubnetCidrReservationId"])
+
     def security_group(self, r: PlannedResource) -> None:
         group = self.call(
             r,
@@ -350,10 +371,6 @@ class ApiReplay:
         )
         self.done(r, f"{self.ref(r, 'role')}:{r.name}")
 
-    def role_policy_attachment(self, r: PlannedResource) -> None:
-        self.call(r, "iam", "attach_role_policy", RoleName=self.ref(r, "role"), PolicyArn=r.inputs["policyArn"])
-        self.done(r, f"{self.ref(r, 'role')}/{r.inputs['policyArn']}")
-
     def instance_profile(self, r: PlannedResource) -> None:
         self.call(r, "iam", "create_instance_profile", InstanceProfileName=r.name, Tags=_tags(r.inputs))
         if "role" in r.inputs:
@@ -367,8 +384,57 @@ class ApiReplay:
         # A secret value is "[secret]" here, as in resources.json: secrets never leave the render.
         params = {"Name": i.get("name", r.name), "Type": i.get("type", "String"), "Value": i["value"], "Tags": _tags(i)}
         params.update({key.title(): i[key] for key in ("description", "tier") if key in i})
+        if "keyId" in i:
+            params["KeyId"] = self.key_arns[self.ref(r, "keyId", "aws:kms/key:Key")]
         self.call(r, "ssm", "put_parameter", **params)
         self.done(r, params["Name"])
+
+    # keys
+
+    def role_arns(self, r: PlannedResource, key: str) -> dict[str, str]:
+        """Planned ARN pattern -> the API's ARN, for the roles that input `key` names.
+
+        The program's roles are auto-named (`<logical name>-<7 hex>`); the replay creates them
+        under their logical names, so a document naming them must name the replayed ones."""
+        arns: dict[str, str] = {}
+        for urn in r.property_dependencies.get(key, ()):
+            if self.types.get(urn) == "aws:iam/role:Role" and urn in self.result.ids:
+                role = self.call(r, "iam", "get_role", RoleName=self.result.ids[urn])["Role"]
+                pattern = rf"arn:[\w-]+:iam::\d{{12}}:role/{re.escape(self.result.names[urn])}-[0-9a-f]{{7}}\b"
+                arns[pattern] = role["Arn"]
+        return arns
+
+    def kms_key(self, r: PlannedResource) -> None:
+        i = r.inputs
+        params: dict[str, Any] = {"Tags": [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in _tags(i)]}
+        params.update(
+            {api: i[key] for key, api in (("description", "Description"), ("keyUsage", "KeyUsage")) if key in i}
+        )
+        if "customerMasterKeySpec" in i:
+            params["KeySpec"] = i["customerMasterKeySpec"]
+        if "policy" in i:
+            policy = str(i["policy"])
+            for pattern, arn in self.role_arns(r, "policy").items():
+                policy = re.sub(pattern, arn, policy)
+            params["Policy"] = policy
+        metadata = self.call(r, "kms", "create_key", **params)["KeyMetadata"]
+        key_id = metadata["KeyId"]
+        if i.get("enableKeyRotation"):
+            rotation = {"RotationPeriodInDays": int(i["rotationPeriodInDays"])} if "rotationPeriodInDays" in i else {}
+            self.call(r, "kms", "enable_key_rotation", KeyId=key_id, **rotation)
+        if "policy" in i:
+            # The provider waits until GetKeyPolicy returns what it sent.
+            held = self.call(r, "kms", "get_key_policy", KeyId=key_id, PolicyName="default")["Policy"]
+            if json.loads(held) != json.loads(params["Policy"]):
+                self.result.calls.append(Call(r.urn, r.name, "kms.get_key_policy", "the key holds another policy"))
+                raise ReplayError("kms.get_key_policy")
+        self.key_arns[key_id] = metadata["Arn"]
+        self.done(r, key_id)
+
+    def kms_alias(self, r: PlannedResource) -> None:
+        name = r.inputs["name"]
+        self.call(r, "kms", "create_alias", AliasName=name, TargetKeyId=self.ref(r, "targetKeyId", "aws:kms/key:Key"))
+        self.done(r, name)
 
     # instances
 
@@ -498,13 +564,15 @@ HANDLERS: dict[str, Handler] = {
     "aws:ec2/routeTable:RouteTable": ApiReplay.route_table,
     "aws:ec2/routeTableAssociation:RouteTableAssociation": ApiReplay.route_table_association,
     "aws:ec2/route:Route": ApiReplay.route,
+    "aws:ec2/subnetCidrReservation:SubnetCidrReservation": ApiReplay.subnet_cidr_reservation,
     "aws:ec2/securityGroup:SecurityGroup": ApiReplay.security_group,
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ApiReplay.security_group_rule,
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ApiReplay.security_group_rule,
     "aws:iam/role:Role": ApiReplay.role,
     "aws:iam/rolePolicy:RolePolicy": ApiReplay.role_policy,
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ApiReplay.role_policy_attachment,
     "aws:iam/instanceProfile:InstanceProfile": ApiReplay.instance_profile,
+    "aws:kms/key:Key": ApiReplay.kms_key,
+    "aws:kms/alias:Alias": ApiReplay.kms_alias,
     "aws:ssm/parameter:Parameter": ApiReplay.parameter,
     "aws:ec2/instance:Instance": ApiReplay.instance,
     "aws:ec2/eipAssociation:EipAssociation": ApiReplay.eip_association,

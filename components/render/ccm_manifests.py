@@ -167,13 +167,32 @@ def daemonset(settings: CcmSettings) -> Manifest:
     }
 
 
+def _secrets_role(subject: Manifest) -> list[Manifest]:
+    """A Role and RoleBinding to read Secrets in kube-system, for a CCM release that reads them."""
+    name = f"{SERVICE_ACCOUNT}:secrets"
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _metadata(name),
+            "rules": ccm_secrets_rules(),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _metadata(name),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [subject],
+        },
+    ]
+
+
 def ccm_manifests(settings: CcmSettings, cluster_ca_cert_pem: Any, front_proxy_ca_cert_pem: Any) -> list[Manifest]:
     """Every object, dependencies first (the DaemonSet last).
 
     The CA certificates are placed as given (strings, or Pulumi outputs when the component
     builds the objects before the certificates exist)."""
     subject = {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}
-    secrets_role = f"{SERVICE_ACCOUNT}:secrets"
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(SERVICE_ACCOUNT)},
         {
@@ -205,19 +224,7 @@ def ccm_manifests(settings: CcmSettings, cluster_ca_cert_pem: Any, front_proxy_c
                 for account in AWS_CONTROLLER_ACCOUNTS
             ],
         },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": _metadata(secrets_role),
-            "rules": ccm_secrets_rules(),
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": _metadata(secrets_role),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": secrets_role},
-            "subjects": [subject],
-        },
+        *(_secrets_role(subject) if settings.release.ccm_reads_secrets else []),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",

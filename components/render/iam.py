@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from components.pki_layout import bootstrap_token_parameter
 from components.tags import OWNED, cluster_tag_key
-from components.versions import NODE_IAM_ACTIONS, Release
+from components.versions import NODE_IAM_ACTIONS, SERVICE_NAME_TAG_KEY, Release
 
 PolicyDocument = dict[str, Any]
 VERSION = "2012-10-17"
-SSM_READ_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters")
-# Tags may also be set by the call that creates the resource (tag-on-create), named by the
-# service's CreateAction condition key.
-TAG_ON_CREATE: dict[str, tuple[str, tuple[str, ...]]] = {
-    "ec2:CreateTags": ("ec2:CreateAction", ("CreateSecurityGroup", "CreateVolume")),
-    "elasticloadbalancing:AddTags": ("elasticloadbalancing:CreateAction", ("CreateLoadBalancer", "CreateTargetGroup")),
+# The service's condition key naming the create call that carries a new resource's tags.
+CREATE_ACTION_KEY: dict[str, str] = {
+    "ec2:CreateTags": "ec2:CreateAction",
+    "elasticloadbalancing:AddTags": "elasticloadbalancing:CreateAction",
 }
+# The only service-linked role the CCM needs: AWS creates it on an account's first load balancer.
+ELB_SERVICE_LINKED_ROLE = "elasticloadbalancing.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class AwsScope:
+    """Where the cluster lives: what the CCM's resource-level statements name."""
+
+    partition: str
+    region: str
+    account_id: str
+    vpc_id: str
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{resource}"
+
+    @property
+    def vpc_arn(self) -> str:
+        return self.arn("ec2", f"vpc/{self.vpc_id}")
 
 
 def _statement(sid: str, actions: tuple[str, ...], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
@@ -30,43 +47,95 @@ def ec2_assume_role_policy() -> PolicyDocument:
     }
 
 
-def ccm_policy(release: Release, cluster_name: str) -> PolicyDocument:
-    """docs/prerequisites.md's control-plane policy of this release, with mutations of existing
-    resources narrowed to those carrying the cluster tag."""
+def ccm_policy(release: Release, cluster_name: str, scope: AwsScope) -> PolicyDocument:
+    """docs/prerequisites.md's control-plane policy of this release, least privilege: mutations of
+    existing resources only on those carrying the cluster tag, tagging only where this release's CCM
+    tags (docs/reference/aws.md, "How CCM releases tag")."""
     actions = release.ccm_iam_actions
-    tag_condition = {"StringEquals": {f"aws:ResourceTag/{cluster_tag_key(cluster_name)}": OWNED}}
-    tag_on_create = [
-        _statement(f"CcmTagOnCreate{index}", (action,), Condition={"StringEquals": {key: list(creators)}})
-        for index, action in enumerate(actions.tagging)
-        for key, creators in [TAG_ON_CREATE[action]]
+    cluster_tag = cluster_tag_key(cluster_name)
+    owned = {"StringEquals": {f"aws:ResourceTag/{cluster_tag}": OWNED}}
+    statements = [
+        _statement("CcmDescribe", actions.read),
+        # Names the CCM gives what it creates: load balancers `a` + the Service's UID
+        # (k8s.io/cloud-provider DefaultLoadBalancerName), target groups `k8s-<ns>-<name>-<hash>`.
+        _statement(
+            "CcmCreateLoadBalancers",
+            ("elasticloadbalancing:CreateLoadBalancer",),
+            [
+                scope.arn("elasticloadbalancing", "loadbalancer/a*"),
+                scope.arn("elasticloadbalancing", "loadbalancer/net/a*/*"),
+            ],
+        ),
+        _statement(
+            "CcmCreateTargetGroups",
+            ("elasticloadbalancing:CreateTargetGroup",),
+            scope.arn("elasticloadbalancing", "targetgroup/k8s-*/*"),
+        ),
+        # CreateSecurityGroup is authorized on the new group and on its VPC: only the cluster's VPC.
+        _statement(
+            "CcmCreateSecurityGroupInClusterVpc",
+            ("ec2:CreateSecurityGroup",),
+            [scope.arn("ec2", "security-group/*"), scope.vpc_arn],
+        ),
+        _statement(
+            "CcmElbServiceLinkedRole",
+            ("iam:CreateServiceLinkedRole",),
+            f"arn:{scope.partition}:iam::{scope.account_id}:role/aws-service-role/{ELB_SERVICE_LINKED_ROLE}/"
+            "AWSServiceRoleForElasticLoadBalancing",
+            Condition={"StringEquals": {"iam:AWSServiceName": ELB_SERVICE_LINKED_ROLE}},
+        ),
+        _statement("CcmClusterResources", actions.cluster_tagged + actions.tagging, Condition=owned),
+        *_tag_on_create_statements(release),
+        # readRepairClusterTags (every release) and, before 1.23, the tagging of a new ELB security
+        # group: a standalone CreateTags that may only add this cluster's owned tag, on a security
+        # group of the cluster's VPC. Anything wider would let the role claim a foreign group and
+        # then delete it.
+        _statement(
+            "CcmClaimSecurityGroupInClusterVpc",
+            ("ec2:CreateTags",),
+            scope.arn("ec2", "security-group/*"),
+            Condition={
+                "StringEquals": {f"aws:RequestTag/{cluster_tag}": OWNED},
+                "ArnEquals": {"ec2:Vpc": scope.vpc_arn},
+                "ForAllValues:StringEquals": {"aws:TagKeys": [cluster_tag]},
+            },
+        ),
     ]
-    return {
-        "Version": VERSION,
-        "Statement": [
-            _statement("CcmDescribe", actions.read),
-            _statement("CcmCreate", actions.create),
-            _statement("CcmClusterResources", actions.cluster_tagged + actions.tagging, Condition=tag_condition),
-            *tag_on_create,
-        ],
-    }
+    if release.ccm_tags_new_target_groups_separately:
+        # Target groups the CCM names k8s-*, tagged in a second call right after CreateTargetGroup.
+        statements.append(
+            _statement(
+                "CcmTagNewTargetGroups",
+                ("elasticloadbalancing:AddTags",),
+                scope.arn("elasticloadbalancing", "targetgroup/k8s-*/*"),
+                Condition={
+                    "StringEquals": {f"aws:RequestTag/{cluster_tag}": OWNED},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [cluster_tag, SERVICE_NAME_TAG_KEY]},
+                },
+            )
+        )
+    if release.ccm_creates_untagged_listeners:
+        statements.append(
+            _statement(
+                "CcmUntaggedListenersOfItsLoadBalancers",
+                ("elasticloadbalancing:DeleteListener", "elasticloadbalancing:ModifyListener"),
+                scope.arn("elasticloadbalancing", "listener/net/a*/*/*"),
+            )
+        )
+    return {"Version": VERSION, "Statement": statements}
+
+
+def _tag_on_create_statements(release: Release) -> list[dict[str, Any]]:
+    return [
+        _statement(
+            f"CcmTagOnCreate{index}",
+            (action,),
+            Condition={"StringEquals": {CREATE_ACTION_KEY[action]: list(creators)}},
+        )
+        for index, (action, creators) in enumerate(sorted(release.ccm_tag_on_create.items()))
+        if creators
+    ]
 
 
 def node_policy() -> PolicyDocument:
     return {"Version": VERSION, "Statement": [_statement("NodeDescribeAndPull", NODE_IAM_ACTIONS)]}
-
-
-def ssm_parameter_arn(partition: str, region: str, account_id: str, name: str) -> str:
-    # Parameter names start with '/', which the ARN keeps after "parameter".
-    return f"arn:{partition}:ssm:{region}:{account_id}:parameter{name}"
-
-
-def ssm_read_policy(
-    partition: str, region: str, account_id: str, ssm_prefix: str, *, control_plane: bool
-) -> PolicyDocument:
-    """Read access to this cluster's parameters only: PKI for the control plane, the join
-    token for every node."""
-    names = [bootstrap_token_parameter(ssm_prefix)]
-    if control_plane:
-        names.append(f"{ssm_prefix}/pki/*")
-    arns = [ssm_parameter_arn(partition, region, account_id, name) for name in names]
-    return {"Version": VERSION, "Statement": [_statement("ReadOwnClusterParameters", SSM_READ_ACTIONS, arns)]}

@@ -44,8 +44,9 @@ def ccm_cluster_role_rules() -> list[Rule]:
 
 
 def ccm_secrets_rules() -> list[Rule]:
-    """Secrets only in kube-system, never cluster-wide (the field report's `cannot list
-    resource "secrets"`: older client builders read service-account token secrets)."""
+    """Secrets read-only and only in kube-system, never cluster-wide, for a CCM release that reads
+    them (`Release.ccm_reads_secrets`; none of the matrix does: its client builder asks the
+    TokenRequest API, docs/reference/flags-and-rbac.md)."""
     return [_rule("", ["secrets"], ["get", "list", "watch"])]
 
 

@@ -20,6 +20,7 @@ SUBNET = "aws:ec2/subnet:Subnet"
 EIP = "aws:ec2/eip:Eip"
 EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+KMS_KEY = "aws:kms/key:Key"
 CONTROL_PLANE = "k8sdualstack:nodes:ControlPlane"
 
 
@@ -40,6 +41,7 @@ class Inventory:
     control_plane_elastic_ips: int
     nat_gateways: int
     eks_clusters: int = 0
+    kms_keys: int = 0
 
     @property
     def public_ipv4(self) -> int:
@@ -102,6 +104,7 @@ def inventory(graph: Graph) -> Inventory:
         elastic_ips=len(eips),
         control_plane_elastic_ips=sum(_under_control_plane(graph, record) for record in eips),
         nat_gateways=len(graph.by_type(NAT_GATEWAY)),
+        kms_keys=len(graph.by_type(KMS_KEY)),
     )
 
 
@@ -137,6 +140,10 @@ def monthly(inv: Inventory, prices: Mapping[str, Price] = PRICES, hours: float =
     )
     if gib:
         lines.append(CostLine("EBS gp3 root volumes", gib, "GiB", gib * _price(prices, "ebs:gp3")))
+    if inv.kms_keys:
+        lines.append(
+            CostLine("KMS customer-managed keys", inv.kms_keys, "key", inv.kms_keys * _price(prices, "kms-key"))
+        )
     lines += [
         CostLine(item, quantity, unit, quantity * _price(prices, key) * hours)
         for item, quantity, unit, key in hourly_items

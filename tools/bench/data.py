@@ -56,6 +56,7 @@ STEPS: tuple[Step, ...] = (
     Step("route-table", 2, "estimate", _EST_API),
     Step("route", 1, "estimate", _EST_API),
     Step("route-table-association", 1, "estimate", _EST_API),
+    Step("subnet-cidr-reservation", 1, "estimate", f"{_EST_API}: CreateSubnetCidrReservation"),
     Step("security-group", 3, "estimate", f"{_EST_API}: create + revoke the default egress rule"),
     Step("security-group-rule", 1, "estimate", _EST_API),
     Step("elastic-ip", 1, "estimate", _EST_API),
@@ -84,6 +85,14 @@ STEPS: tuple[Step, ...] = (
         "estimate",
         "one PutParameter call (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html)",
     ),
+    Step(
+        "kms-key",
+        5,
+        "estimate",
+        "CreateKey with the key policy (the provider retries while the named roles propagate), "
+        "EnableKeyRotation, then it polls GetKeyPolicy until the policy reads back",
+    ),
+    Step("kms-alias", 1, "estimate", "one CreateAlias call"),
     Step("local-key", 1, "estimate", "pulumi-tls generates an RSA-2048 key locally (Go crypto, well under 1 s)"),
     Step("local-cert", 0.5, "estimate", "pulumi-tls signs locally"),
     Step("local-random", 0.2, "estimate", "pulumi-random, local"),
@@ -185,6 +194,7 @@ TYPE_STEPS: dict[str, tuple[str, ...]] = {
     "aws:ec2/routeTable:RouteTable": ("route-table",),
     "aws:ec2/route:Route": ("route",),
     "aws:ec2/routeTableAssociation:RouteTableAssociation": ("route-table-association",),
+    "aws:ec2/subnetCidrReservation:SubnetCidrReservation": ("subnet-cidr-reservation",),
     "aws:ec2/securityGroup:SecurityGroup": ("security-group",),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("security-group-rule",),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ("security-group-rule",),
@@ -197,6 +207,8 @@ TYPE_STEPS: dict[str, tuple[str, ...]] = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam-policy",),
     "aws:iam/instanceProfile:InstanceProfile": ("instance-profile",),
     "aws:ssm/parameter:Parameter": ("ssm-parameter",),
+    "aws:kms/key:Key": ("kms-key",),
+    "aws:kms/alias:Alias": ("kms-alias",),
     "tls:index/privateKey:PrivateKey": ("local-key",),
     "tls:index/selfSignedCert:SelfSignedCert": ("local-cert",),
     "tls:index/certRequest:CertRequest": ("local-cert",),
@@ -253,6 +265,13 @@ PRICES: dict[str, Price] = {
             f"{_VPC_PRICING} (in-use and idle public IPv4, since 2024-02-01)",
         ),
         Price("nat-gateway", 0.045, "USD per hour", _VPC_PRICING),
+        Price(
+            "kms-key",
+            1.0,
+            "USD per key-month",
+            "https://aws.amazon.com/kms/pricing/ (a customer managed key; its first two yearly automatic "
+            "rotations add $1/month each; requests within the free tier)",
+        ),
         Price("nat-gateway-data", 0.045, "USD per GB processed", f"{_VPC_PRICING} (not in the totals)"),
         Price(
             "eks-control-plane",

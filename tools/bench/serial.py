@@ -46,6 +46,15 @@ SERIAL_RULES: tuple[SerialRule, ...] = (
         "from them, so only depends_on can order it",
     ),
     SerialRule(
+        _NODES,
+        "k8sdualstack:secrets:ClusterSecretsKey",
+        "aws:ec2/instance:Instance",
+        "aws:kms/key:Key",
+        True,
+        "the boot's SSM reads decrypt with this key, whose policy names the node roles; nothing the "
+        "instance takes as input flows from it (the parameters it encrypts already order the instance)",
+    ),
+    SerialRule(
         "k8sdualstack:cluster:ClusterAccess",
         _NODES,
         "pulumi-python:dynamic:Resource",

@@ -177,6 +177,16 @@ class OfflineMocks(Mocks):
                 "dataType": i.get("dataType", "text"),
             },
             "aws:ec2/route:Route": lambda a, i, n: {"id": f"r-{i.get('routeTableId')}{int(digest(a.name)[:8], 16)}"},
+            "aws:ec2/subnetCidrReservation:SubnetCidrReservation": lambda a, i, n: {
+                "id": ec2_id("scr", a.name),
+                "ownerId": self.account_id,
+            },
+            "aws:kms/key:Key": self._kms_key,
+            "aws:kms/alias:Alias": lambda a, i, n: {
+                "id": i.get("name", n),
+                "arn": self._arn("kms", str(i.get("name", n))),
+                "targetKeyArn": self._arn("kms", f"key/{i.get('targetKeyId')}"),
+            },
             "tls:index/privateKey:PrivateKey": lambda a, i, n: tlsgen.private_key_outputs(a.name, i),
             "tls:index/selfSignedCert:SelfSignedCert": lambda a, i, n: tlsgen.self_signed_cert_outputs(
                 a.name, i, self.now
@@ -362,6 +372,20 @@ class OfflineMocks(Mocks):
     ) -> dict[str, Any]:
         arn = self._arn("iam", f"{kind}{inputs.get('path', '/')}{name}", region=False)
         return {"arn": arn, "id": id_ or arn, unique: prefix + digest(kind, name)[:17].upper()}
+
+    def _kms_key(self, args: MockResourceArgs, inputs: dict[str, Any], name: str) -> dict[str, Any]:
+        """A symmetric key as KMS describes it: a UUID key ID (also the provider's resource ID)."""
+        key_id = str(uuid.UUID(digest("kms-key", args.name)[:32]))
+        return {
+            "id": key_id,
+            "keyId": key_id,
+            "arn": self._arn("kms", f"key/{key_id}"),
+            "keyUsage": inputs.get("keyUsage", "ENCRYPT_DECRYPT"),
+            "customerMasterKeySpec": inputs.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT"),
+            "isEnabled": inputs.get("isEnabled", True),
+            "multiRegion": inputs.get("multiRegion", False),
+            "rotationPeriodInDays": inputs.get("rotationPeriodInDays", 365 if inputs.get("enableKeyRotation") else 0),
+        }
 
     def _random_string(self, args: MockResourceArgs, inputs: dict[str, Any], name: str) -> dict[str, Any]:
         result = deterministic_string(args.name, inputs)

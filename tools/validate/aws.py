@@ -1,7 +1,8 @@
 """moto as the AWS API: replay each stack's rendered plan (tools/aws_replay.py) - network, IAM,
-instance profiles, SSM parameters and the instances - and require every call to succeed; then
-read back what the program relies on (the Amazon /56, the /64s carved from it, every security
-group rule, both default routes, the profiles' roles, the instances' dual-stack addresses).
+instance profiles, the cluster's KMS key, SSM parameters and the instances - and require every
+call to succeed; then read back what the program relies on (the Amazon /56, the /64s carved from
+it, every security group rule, both default routes, the profiles' roles, every SecureString under
+the rotating cluster key, the instances' dual-stack addresses).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def readback(result: ReplayResult, planned: list[PlannedResource]) -> list[Findi
         *_security_group_findings(result, by_type, ec2),
         *_route_findings(result, by_type, ec2),
         *_instance_profile_findings(result, by_type, iam),
+        *_secrets_key_findings(result, by_type, api["kms"], api["ssm"]),
         *_instance_address_findings(result, by_type),
     ]
 
@@ -105,6 +107,27 @@ def _instance_profile_findings(result: ReplayResult, by_type: ByType, iam: Any) 
         roles = iam.get_instance_profile(InstanceProfileName=result.ids[profile.urn])["InstanceProfile"]["Roles"]
         if len(roles) != 1:
             findings.append(Finding(profile.name, f"{len(roles)} roles in the instance profile"))
+    return findings
+
+
+def _secrets_key_findings(result: ReplayResult, by_type: ByType, kms: Any, ssm: Any) -> list[Finding]:
+    """One rotating key, and every SecureString parameter encrypted with it."""
+    keys = by_type.get("aws:kms/key:Key", [])
+    if len(keys) != 1:
+        return [Finding("kms", f"{len(keys)} KMS keys, expected the cluster's one")]
+    key_id = result.ids[keys[0].urn]
+    findings = []
+    if not kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]:
+        findings.append(Finding(keys[0].name, "key rotation is off"))
+    key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    for parameter in by_type.get("aws:ssm/parameter:Parameter", []):
+        if parameter.inputs.get("type") != "SecureString":
+            continue
+        name = result.ids[parameter.urn]
+        described = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])["Parameters"]
+        held = described[0].get("KeyId") if described else None
+        if held != key_arn:
+            findings.append(Finding(parameter.name, f"SecureString under {held}, not the cluster key {key_arn}"))
     return findings
 
 

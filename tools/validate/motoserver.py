@@ -34,10 +34,10 @@ def _server_command(port: int) -> list[str]:
 def moto_server(log: Path | None = None, timeout: float = SERVER_START_SECONDS) -> Iterator[str]:
     """A `moto_server` on 127.0.0.1 and a free port, for the `with` block; yields its URL.
 
-    It loads the AWS-managed IAM policies (the roles attach AmazonSSMManagedInstanceCore), runs
-    in its own process group and is stopped (TERM, then KILL) by that group's id on exit."""
+    It runs in its own process group and is stopped (TERM, then KILL) by that group's id on exit;
+    no AWS-managed IAM policy is loaded (the program attaches none)."""
     port = free_port()
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    env = dict(os.environ)
     with contextlib.ExitStack() as stack:
         output = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
         process = subprocess.Popen(
