@@ -69,6 +69,21 @@ def elb_create_action_is_a_documented_condition_key(render_graph: RenderGraph) -
     assert used
 
 
+def nlb_listeners_are_a_resource_type_of_the_listener_actions(render_graph: RenderGraph) -> None:
+    if not IAM_DATA_ELB.is_file():
+        pytest.skip("the simulator's data is not installed (make iam-sim-deps)")
+    actions = json.loads(IAM_DATA_ELB.read_text(encoding="utf-8"))
+    for action in ("deletelistener", "modifylistener"):
+        assert "listener/net" in {kind["name"] for kind in actions[action]["resourceTypes"]}
+    statements = [
+        s
+        for _, p in _policies(render_graph, "cloud-controller-manager")
+        for s in _list(p.document["Statement"])
+        if s.get("Sid") == "CcmUntaggedListenersOfItsLoadBalancers"
+    ]
+    assert statements and all(":listener/net/" in s["Resource"] for s in statements)
+
+
 def cluster_resources_are_scoped_by_the_cluster_tag(render_graph: RenderGraph) -> None:
     for stack in STACKS:
         facts = stack_facts(render_graph(stack))
@@ -112,6 +127,11 @@ REASON_CHECKS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Callable[[Rend
         ("CcmClusterResources",),
     ): cluster_resources_are_scoped_by_the_cluster_tag,
     ("RESOURCE_STAR", ("node",), ()): node_policy_is_upstreams_reads,
+    (
+        "RESOURCE_MISMATCH",
+        ("cloud-controller-manager",),
+        ("CcmUntaggedListenersOfItsLoadBalancers",),
+    ): nlb_listeners_are_a_resource_type_of_the_listener_actions,
     ("RESOURCE_STAR", ("ssm-agent",), ()): ssm_agent_calls_are_the_managed_policys_and_read_no_parameter,
 }
 
