@@ -13,7 +13,7 @@ from components.cni import CiliumCni, CiliumCniArgs
 from components.network_plan import API_SERVER_PORT
 from components.readiness import ApiServerReady
 from components.render.kubeconfig import render_kubeconfig
-from components.settings import Architecture, IpFamily
+from components.settings import IpFamily
 from components.smoke import SmokeWorkload, SmokeWorkloadArgs
 from components.versions import Release
 
@@ -73,7 +73,6 @@ class ClusterSideArgs:
     ip_families: tuple[IpFamily, IpFamily]
     ccm_image: str
     """The release row's published image unless the stack overrides it."""
-    architecture: Architecture
     smoke_workload: bool
     api_server_host: str
     """The control plane's fixed private address, known before it boots."""
@@ -123,7 +122,6 @@ def install_cluster_side(args: ClusterSideArgs) -> ClusterSide:
         smoke = SmokeWorkload(
             f"{name}-smoke",
             SmokeWorkloadArgs(
-                architecture=args.architecture,
                 ip_families=args.ip_families,
                 provider=args.provider,
                 pods_wait_for=(cni.release, *ccm.objects),

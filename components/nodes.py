@@ -12,6 +12,7 @@ from components.network_plan import API_SERVER_PORT, endpoint
 from components.render.bootstrap import ClusterBootstrap
 from components.render.cloudinit import render_control_plane_user_data, render_worker_user_data
 from components.render.kubeadm import discovery_hash
+from components.render.user_data_encoding import encode_user_data
 from components.tags import cluster_tags
 
 # The CCM runs on the host network, so one hop reaches the metadata service while pods
@@ -49,7 +50,7 @@ def _node(
     cluster: ClusterBootstrap,
     spec: NodeSpec,
     subnet: NodeSubnet,
-    user_data: pulumi.Input[str],
+    user_data_base64: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
     private_ip: str | None = None,
     ipv6_addresses: list[pulumi.Input[str]] | None = None,
@@ -59,7 +60,7 @@ def _node(
     address_reservations: Sequence[pulumi.Resource] = (),
 ) -> aws.ec2.Instance:
     # A newer Ubuntu image must not replace a running node; the control plane keeps its user data too.
-    ignored = ["ami", "user_data"] if ignore_user_data_changes else ["ami"]
+    ignored = ["ami", "user_data_base64"] if ignore_user_data_changes else ["ami"]
     boot_after = [*spec.boot_dependencies, *subnet.internet_path, *address_reservations]
     return aws.ec2.Instance(
         name,
@@ -82,7 +83,9 @@ def _node(
             delete_on_termination=True,
             tags=cluster_tags(cluster.cluster_name, f"{name}-root"),
         ),
-        user_data=user_data,
+        # The cloud-config gzip-compressed (components/render/user_data_encoding.py): EC2 counts these
+        # bytes against its 16 KB limit, cloud-init decompresses them.
+        user_data_base64=user_data_base64,
         user_data_replace_on_change=replace_on_user_data_change,
         tags=cluster_tags(cluster.cluster_name, name),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=ignored, depends_on=boot_after)),
@@ -122,12 +125,15 @@ class ControlPlane(pulumi.ComponentResource):
             tags=cluster_tags(cluster.cluster_name, f"{name}-api"),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        node_name = f"{name}-node"
         user_data = pulumi.Output.all(address.public_ip, args.ipv6).apply(
-            lambda values: render_control_plane_user_data(
-                cluster, api_server_cert_sans=[values[0], args.private_ipv4, values[1]], elastic_ip=values[0]
+            lambda values: encode_user_data(
+                render_control_plane_user_data(
+                    cluster, api_server_cert_sans=[values[0], args.private_ipv4, values[1]], elastic_ip=values[0]
+                ),
+                node=node_name,
             )
         )
-        node_name = f"{name}-node"
         # Explicit reservations: EC2 assigns none of these addresses on its own, so no worker or
         # CCM-made load balancer interface takes them while the node is being replaced (or before
         # it exists); the instance names them itself.
@@ -150,7 +156,7 @@ class ControlPlane(pulumi.ComponentResource):
             cluster=cluster,
             spec=args.node,
             subnet=args.subnet,
-            user_data=user_data,
+            user_data_base64=user_data,
             # The fixed private IP cannot be held by two instances at once.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             private_ip=args.private_ipv4,
@@ -191,24 +197,36 @@ class WorkerPool(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkerPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8sdualstack:nodes:WorkerPool", name, None, opts)
+        names = [f"{name}-{index}" for index in range(args.count)]
         # Pinning the CA's public key in user data lets a worker authenticate the API
-        # server before it trusts anything it says (kubeadm token discovery).
+        # server before it trusts anything it says (kubeadm token discovery). One encoding for
+        # the pool: every worker boots from the same bytes.
         user_data = pulumi.Output.from_input(args.cluster_ca_cert_pem).apply(
-            lambda ca: render_worker_user_data(args.cluster, ca_cert_hash=discovery_hash(ca))
+            lambda ca: encode_user_data(
+                render_worker_user_data(args.cluster, ca_cert_hash=discovery_hash(ca)), node=_pool_label(name, names)
+            )
         )
         self.nodes = {
-            f"{name}-{index}": _node(
-                f"{name}-{index}",
+            node_name: _node(
+                node_name,
                 cluster=args.cluster,
                 spec=args.node,
                 subnet=args.subnets[index % len(args.subnets)],
-                user_data=user_data,
+                user_data_base64=user_data,
                 opts=pulumi.ResourceOptions(parent=self),
                 ipv6_address_count=1,
                 # cloud-init runs once: a worker with new user data (a rotated CA, a new
                 # endpoint) must be a new instance, or it would keep joining the old cluster.
                 replace_on_user_data_change=True,
             )
-            for index in range(args.count)
+            for index, node_name in enumerate(names)
         }
         self.register_outputs({"instanceIds": [instance.id for instance in self.nodes.values()]})
+
+
+def _pool_label(pool: str, names: Sequence[str]) -> str:
+    """The workers an error about the pool's shared user data is about."""
+    if not names:
+        return f"worker pool {pool} (no workers)"
+    shown = ", ".join(names) if len(names) <= 3 else f"{names[0]} ... {names[-1]}"
+    return f"{shown} (worker pool {pool}, {len(names)} nodes)"

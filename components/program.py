@@ -14,7 +14,7 @@ from components.network_plan import endpoint, fixed_host, ipv6_subnet, plan_subn
 from components.nodes import ControlPlane, ControlPlaneArgs, NodeSpec, NodeSubnet, WorkerPool, WorkerPoolArgs
 from components.pki import ClusterPki, ClusterPkiArgs
 from components.render.bootstrap import ClusterBootstrap
-from components.render.smoke import NODE_ADDRESSES_COMMAND, SERVICE_IPS_COMMAND
+from components.render.smoke import NODE_ADDRESSES_COMMAND, SERVICE_FAMILIES_COMMAND, SERVICE_IPS_COMMAND
 from components.secrets_key import ClusterSecretsKey, ClusterSecretsKeyArgs
 from components.settings import (
     AZ_COUNT_RANGE,
@@ -188,7 +188,6 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             zone=control_plane_subnet.zone,
             ip_families=settings.ip_families,
             ccm_image=settings.effective_ccm_image,
-            architecture=settings.nodes.architecture,
             smoke_workload=settings.cluster_side.smoke_workload,
             api_server_host=control_plane_ipv4,
             cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
@@ -222,6 +221,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     pulumi.export("verifyNodeAddresses", NODE_ADDRESSES_COMMAND)
     if cluster_side.smoke is not None:
         pulumi.export("verifyServiceIps", SERVICE_IPS_COMMAND)
+        pulumi.export("verifyServiceFamilies", SERVICE_FAMILIES_COMMAND)
         pulumi.export("smokeServiceClusterIps", cluster_side.smoke.service_cluster_ips)
 
 

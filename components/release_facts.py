@@ -96,6 +96,74 @@ class CiliumChart:
             raise ValueError(f"Cilium chart {self.version!r} is older than every known values schema")
         object.__setattr__(self, "values_schema", schemas[-1])
 
+    @property
+    def images(self) -> tuple[str, ...]:
+        """What the chart pulls with this program's values (components/render/cilium.py); empty if not recorded."""
+        return CILIUM_CHART_IMAGES.get(self.version, ())
+
+
+# The images each pinned chart pulls with this program's values: the agent (also its init
+# containers), operator-generic (no cloud IPAM), and from 1.16 the standalone Envoy DaemonSet
+# (`envoy.enabled` defaults to true when l7Proxy is on). Hubble relay and UI, certgen (TLS by
+# the `helm` method), clustermesh, nodeinit, preflight and SPIRE stay off. From the chart's
+# values.yaml (image.*, operator.image.* with genericDigest, envoy.image.*), cilium/charts
+# cilium-<version>.tgz at commit 009b5e9582173785abfdedb3fda7a26d85ab7aca.
+CILIUM_CHART_IMAGES: dict[str, tuple[str, ...]] = {
+    "1.13.16": (
+        "quay.io/cilium/cilium:v1.13.16@sha256:f1f26a973419ba449a47a08e8c4c8e280d8941bb4fd77d1e992e2721425c0629",
+        "quay.io/cilium/operator-generic:v1.13.16@sha256:a2711d5b891da9fd66c2116b77782b58a1a428eb4abdab2dd3ac1221937d846b",
+    ),
+    "1.15.18": (
+        "quay.io/cilium/cilium:v1.15.18@sha256:106bb45c89e1e0abca82c798b16ccc1f5b1c6cfa1205d811b69989fd1507fc5b",
+        "quay.io/cilium/operator-generic:v1.15.18@sha256:ebc7a075ac4c3d95e98f11512853feb700e48f87b5beeff466128bdafb5e0cb9",
+    ),
+    "1.18.12": (
+        "quay.io/cilium/cilium:v1.18.12@sha256:94149589d9b77fe3a78f900121b36fab51b1ede0c4190924e2328facc37de210",
+        "quay.io/cilium/operator-generic:v1.18.12@sha256:86899c73438812b2761ac6fa435ea4e65f68e70d1ae54ac806fec8805d1ce011",
+        "quay.io/cilium/cilium-envoy:v1.36.9-1782267392-edeb3f2af56c37c407efa1f63f0b32f595399bbc"
+        "@sha256:767101fb8a5e38f055778cb43b7aa8eed80450b37f8121effac3d9de9e06dc99",
+    ),
+    "1.19.6": (
+        "quay.io/cilium/cilium:v1.19.6@sha256:0df5b2750b64c49843aba1d649e9eaf61467cb0645ad3171db6f6962c095ac92",
+        "quay.io/cilium/operator-generic:v1.19.6@sha256:0db4ca4e06969d8904ee036617795d0e9c3228cf7b8d902ba74fc2bb98d2d665",
+        "quay.io/cilium/cilium-envoy:v1.36.9-1782267392-edeb3f2af56c37c407efa1f63f0b32f595399bbc"
+        "@sha256:767101fb8a5e38f055778cb43b7aa8eed80450b37f8121effac3d9de9e06dc99",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class KubeadmImageTags:
+    """The tags `kubeadm init` pulls besides the release's own kube-* images (tagged v<patch>)."""
+
+    etcd: str
+    coredns: str
+    pause: str
+
+
+# kubeadm's pins per exact patch: cmd/kubeadm/app/constants/constants.go of k8s.io/kubernetes at
+# the tag; etcd is SupportedEtcdVersion[minor] (DefaultEtcdVersion when the minor is absent),
+# then CoreDNSVersion and PauseVersion (cmd/kubeadm/app/images/images.go uses exactly these).
+# Read at the tag for 1.21.14, 1.22.17 and 1.35.3; the other rows are unverified
+# (docs/reference/artifacts.md says what to look up).
+KUBEADM_IMAGE_TAGS: dict[str, KubeadmImageTags] = {
+    "1.21.14": KubeadmImageTags(etcd="3.4.13-0", coredns="v1.8.0", pause="3.4.1"),
+    "1.22.17": KubeadmImageTags(etcd="3.5.6-0", coredns="v1.8.4", pause="3.5"),
+    "1.23.17": KubeadmImageTags(etcd="3.5.6-0", coredns="v1.8.6", pause="3.6"),
+    "1.24.17": KubeadmImageTags(etcd="3.5.6-0", coredns="v1.8.6", pause="3.7"),
+    "1.25.16": KubeadmImageTags(etcd="3.5.9-0", coredns="v1.9.3", pause="3.8"),
+    "1.26.15": KubeadmImageTags(etcd="3.5.10-0", coredns="v1.9.3", pause="3.9"),
+    "1.27.16": KubeadmImageTags(etcd="3.5.12-0", coredns="v1.10.1", pause="3.9"),
+    "1.28.15": KubeadmImageTags(etcd="3.5.15-0", coredns="v1.10.1", pause="3.9"),
+    "1.29.15": KubeadmImageTags(etcd="3.5.16-0", coredns="v1.11.1", pause="3.9"),
+    "1.30.14": KubeadmImageTags(etcd="3.5.15-0", coredns="v1.11.3", pause="3.9"),
+    "1.31.14": KubeadmImageTags(etcd="3.5.24-0", coredns="v1.11.3", pause="3.10"),
+    "1.32.13": KubeadmImageTags(etcd="3.5.24-0", coredns="v1.11.3", pause="3.10"),
+    "1.33.13": KubeadmImageTags(etcd="3.5.24-0", coredns="v1.12.0", pause="3.10"),
+    "1.34.6": KubeadmImageTags(etcd="3.6.6-0", coredns="v1.12.1", pause="3.10.1"),
+    "1.35.3": KubeadmImageTags(etcd="3.6.6-0", coredns="v1.13.1", pause="3.10.1"),
+}
+
 
 @dataclass(frozen=True)
 class Since:

@@ -1,4 +1,4 @@
-"""SmokeWorkload: the field report's dual-stack check, kuard behind a PreferDualStack Service."""
+"""SmokeWorkload: the field report's dual-stack check, agnhost netexec behind a PreferDualStack Service."""
 
 from __future__ import annotations
 
@@ -10,15 +10,13 @@ import pulumi_kubernetes as k8s
 
 from components.k8s_objects import create_object
 from components.render.smoke import smoke_manifests
-from components.settings import Architecture, IpFamily
+from components.settings import IpFamily
 
 _Object = TypeVar("_Object", bound=pulumi.CustomResource)
 
 
 @dataclass(frozen=True)
 class SmokeWorkloadArgs:
-    architecture: Architecture
-    """The nodes' CPU architecture: kuard publishes one image per architecture."""
     ip_families: tuple[IpFamily, IpFamily]
     """The Service's families, the stack's primary first (its first cluster IP is of that family)."""
     provider: k8s.Provider
@@ -44,7 +42,7 @@ def _expect(kind: type[_Object], resource: pulumi.CustomResource) -> _Object:
 class SmokeWorkload(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     deployment: k8s.apps.v1.Deployment
-    """Two kuard replicas; Ready only once pods got addresses of both families."""
+    """Two agnhost netexec replicas (one multi-architecture image); Ready once pods got addresses of both families."""
     service: k8s.core.v1.Service
     """`PreferDualStack`: one cluster IP per family when the cluster is dual-stack."""
     objects: list[pulumi.CustomResource]
@@ -56,7 +54,7 @@ class SmokeWorkload(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SmokeWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8sdualstack:smoke:SmokeWorkload", name, None, opts)
-        namespace, *namespaced = smoke_manifests(args.architecture, args.ip_families)
+        namespace, *namespaced = smoke_manifests(args.ip_families)
         self.namespace = _expect(
             k8s.core.v1.Namespace,
             create_object(name, namespace, pulumi.ResourceOptions(parent=self, provider=args.provider)),

@@ -22,6 +22,7 @@ from components.release_facts import (
     CCM_TARGET_GROUP_ATTRIBUTE_CHANGES,
     CCM_TARGET_GROUP_ATTRIBUTE_READS,
     CLOUD_CONFIG_KEYS,
+    KUBEADM_IMAGE_TAGS,
     NODE_IAM_ACTIONS,
     SERVICE_NAME_TAG_KEY,
     UNKNOWN_KEY_TOLERATED_FROM,
@@ -29,6 +30,7 @@ from components.release_facts import (
     CiliumChart,
     CiliumValuesSchema,
     KubeadmApi,
+    KubeadmImageTags,
     NodeIpMode,
     Since,
     Version,
@@ -45,6 +47,7 @@ __all__ = [
     "CiliumChart",
     "CiliumValuesSchema",
     "KubeadmApi",
+    "KubeadmImageTags",
     "NodeIpMode",
     "Release",
     "Since",
@@ -93,6 +96,14 @@ class Release:
     @property
     def ccm_image(self) -> str:
         return f"{CCM_IMAGE_REPOSITORY}:{self.ccm_tag}"
+
+    @property
+    def kubeadm_image_tags(self) -> KubeadmImageTags:
+        """etcd, CoreDNS and pause tags kubeadm of exactly this patch pulls (release_facts.py)."""
+        tags = KUBEADM_IMAGE_TAGS.get(self.kubernetes_version)
+        if tags is None:
+            raise ValueError(f"release {self.kubernetes_version} has no KUBEADM_IMAGE_TAGS row")
+        return tags
 
     @property
     def kubeadm_api(self) -> KubeadmApi:
@@ -184,7 +195,9 @@ class Release:
 # a provided IP exists; 1.24-1.28 (PreferNodeIP, kubernetes#107750) keep just the provided
 # address of its type, so one IPv6 --node-ip would drop the IPv4 InternalIP: leave it unset
 # and let NodeIPFamilies order the addresses; 1.29+ accept both (CloudDualStackNodeIPs beta).
-# Cilium: chart = Cilium release whose compatibility list covers the minor.
+# Cilium: chart = Cilium release whose compatibility list covers the minor, and that cilium/charts
+# (helm.cilium.io) really has: 1.18.12 and 1.19.6 are the newest there (commit 009b5e9, Aug 2026),
+# 1.18.13+ and 1.19.7+ were never published as charts (docs/reference/artifacts.md).
 RELEASES: tuple[Release, ...] = (
     Release(
         kubernetes_version="1.21.14",
@@ -263,7 +276,7 @@ RELEASES: tuple[Release, ...] = (
         ccm_tag="v1.30.10",
         node_ip_mode=NodeIpMode.DUAL,
         ubuntu_release="20.04",
-        cilium_chart_version="1.18.14",
+        cilium_chart_version="1.18.12",
         crictl_version="v1.30.0",
     ),
     Release(
@@ -271,7 +284,7 @@ RELEASES: tuple[Release, ...] = (
         ccm_tag="v1.31.9",
         node_ip_mode=NodeIpMode.DUAL,
         ubuntu_release="20.04",
-        cilium_chart_version="1.18.14",
+        cilium_chart_version="1.18.12",
         crictl_version="v1.31.0",
     ),
     Release(
@@ -279,7 +292,7 @@ RELEASES: tuple[Release, ...] = (
         ccm_tag="v1.32.8",
         node_ip_mode=NodeIpMode.DUAL,
         ubuntu_release="20.04",
-        cilium_chart_version="1.18.14",
+        cilium_chart_version="1.18.12",
         crictl_version="v1.32.0",
     ),
     Release(
@@ -287,7 +300,7 @@ RELEASES: tuple[Release, ...] = (
         ccm_tag="v1.33.4",
         node_ip_mode=NodeIpMode.DUAL,
         ubuntu_release="20.04",
-        cilium_chart_version="1.18.14",
+        cilium_chart_version="1.18.12",
         crictl_version="v1.33.0",
     ),
     Release(
@@ -295,7 +308,7 @@ RELEASES: tuple[Release, ...] = (
         ccm_tag="v1.34.3",
         node_ip_mode=NodeIpMode.DUAL,
         ubuntu_release="20.04",
-        cilium_chart_version="1.19.8",
+        cilium_chart_version="1.19.6",
         crictl_version="v1.34.0",
     ),
     Release(
@@ -304,7 +317,7 @@ RELEASES: tuple[Release, ...] = (
         node_ip_mode=NodeIpMode.DUAL,
         ubuntu_release="24.04",
         ubuntu_reason="kubelet 1.35 refuses cgroup v1 (failCgroupV1); 20.04 boots cgroup v1",
-        cilium_chart_version="1.19.8",
+        cilium_chart_version="1.19.6",
         crictl_version="v1.35.0",
     ),
 )

@@ -22,6 +22,7 @@ import yaml
 from components.pki_layout import KUBERNETES_PKI_DIR
 from components.render.bootstrap import placeholder
 from components.render.ccm_manifests import DAEMONSET, MOUNT_ROOT
+from components.render.user_data_encoding import decode_user_data
 from e2e.kube import KINDS, Kube
 from e2e.procs import Process, free_port, wait_for
 from tools.manifests import HELM_RELEASE, KUBERNETES_PREFIX, manifest_of
@@ -38,10 +39,12 @@ def control_plane_record_name(graph: Graph, cluster_name: str) -> str:
 
 
 def _user_data(graph: Graph, instance_name: str) -> str:
-    value = unwrap_secrets(graph.one(INSTANCE, instance_name).inputs["userData"])
+    """The cloud-config the node's cloud-init reads (the program sends it gzip-compressed)."""
+    inputs = graph.one(INSTANCE, instance_name).inputs
+    value = unwrap_secrets(inputs.get("userDataBase64", inputs.get("userData")))
     if not isinstance(value, str):
-        raise TypeError(f"{instance_name}: userData is not text")
-    return value
+        raise TypeError(f"{instance_name}: user data is not known")
+    return decode_user_data(value) if "userDataBase64" in inputs else value
 
 
 def kubeadm_documents(graph: Graph, instance_name: str) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """What the rules read from instance and launch-template user data.
 
 User data reaches the pack as the resource's input: plain text (`userData` of an instance),
-base64 (`userDataBase64`, a launch template's `userData`), possibly gzip-compressed. A
-cloud-config's `write_files` may carry base64 or gzip content of their own; every text the
-node would see is scanned.
+base64 (`userDataBase64`, a launch template's `userData`), possibly gzip-compressed as a whole:
+the program's nodes send their cloud-config gzip-compressed in `userDataBase64`, and cloud-init
+decompresses it, so the rules read it decompressed. A cloud-config's `write_files` may carry
+base64 or gzip content of their own; every text the node would see is scanned.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import binascii
 import contextlib
 import gzip
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -39,7 +41,7 @@ _APT: Final = re.compile(
 
 def _bytes_to_text(data: bytes) -> str:
     if data.startswith(_GZIP_MAGIC):
-        with contextlib.suppress(OSError, EOFError):
+        with contextlib.suppress(OSError, EOFError, zlib.error):  # not gzip after all: read as it is
             data = gzip.decompress(data)
     return data.decode("utf-8", errors="replace")
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import RenderGraph
 
 from components.network_plan import ipv6_subnet
+from components.render.user_data_encoding import decode_user_data
 from tools.aws_replay import planned_resources, region_of, replay_order
 from tools.aws_replay_calls import HANDLERS, ipv6_index, same_host
 from tools.offline.capture import Graph
@@ -112,6 +113,13 @@ def test_replays_a_stack_with_the_real_ipv6_block(render_graph: RenderGraph, end
         (f"{control_plane.ipv6[0]}/128", "explicit")
     ]
     assert result.id("k8s-1-35-control-plane", "iam/role:Role") == "k8s-1-35-control-plane"
+    # EC2 holds the gzip-compressed cloud-config the program planned, and it decompresses to it.
+    ec2 = clients(endpoint, result.region)["ec2"]
+    for name, info in result.instances.items():
+        held = ec2.describe_instance_attribute(InstanceId=info.instance_id, Attribute="userData")["UserData"]["Value"]
+        planned = graph.one(INSTANCE, name).inputs["userDataBase64"]
+        assert held == planned, name
+        assert decode_user_data(held).startswith("#cloud-config\n"), name
 
 
 def test_replays_private_subnets_with_egress_only_and_nat_gateways(private_subnets_graph: Graph, endpoint: str) -> None:

@@ -32,12 +32,12 @@ EXPECTED: dict[str, tuple[str, CiliumValuesSchema]] = {
     "1.27": ("1.15.18", ROUTING),
     "1.28": ("1.15.18", ROUTING),
     "1.29": ("1.15.18", ROUTING),
-    "1.30": ("1.18.14", BOOLEAN),
-    "1.31": ("1.18.14", BOOLEAN),
-    "1.32": ("1.18.14", BOOLEAN),
-    "1.33": ("1.18.14", BOOLEAN),
-    "1.34": ("1.19.8", BOOLEAN),
-    "1.35": ("1.19.8", BOOLEAN),
+    "1.30": ("1.18.12", BOOLEAN),
+    "1.31": ("1.18.12", BOOLEAN),
+    "1.32": ("1.18.12", BOOLEAN),
+    "1.33": ("1.18.12", BOOLEAN),
+    "1.34": ("1.19.6", BOOLEAN),
+    "1.35": ("1.19.6", BOOLEAN),
 }
 
 # How each schema spells VXLAN and "kube-proxy stays" (Cilium's values.yaml of each chart).
@@ -91,8 +91,8 @@ def test_rendered_values_follow_the_row_schema(release: Release) -> None:
         ("1.15.18", ROUTING),
         ("1.15.99", ROUTING),
         ("1.16.0", BOOLEAN),
-        ("1.18.14", BOOLEAN),
-        ("1.19.8", BOOLEAN),
+        ("1.18.12", BOOLEAN),
+        ("1.19.6", BOOLEAN),
         ("v1.19.8", BOOLEAN),
     ],
 )

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from conftest import RenderGraph
 
+from components.render.user_data_encoding import decode_user_data, encode_user_data
 from policies.aws_secrets import ACCOUNT_WIDE_PARAMETER_READERS, account_wide_parameter_reads
 from tools.policy_report import Captured, captured_from_graph, edit_resources, named, run_policy
 
@@ -43,7 +44,7 @@ def edited(resource: Captured, edit: Any) -> Captured:
 def launch_template(instance: Captured, user_data: str | None = None) -> Captured:
     """A launch template with the instance's settings, shaped as pulumi-aws writes them."""
     props = instance.inputs
-    data = user_data if user_data is not None else props["userData"]
+    data = user_data if user_data is not None else decode_user_data(props["userDataBase64"])
     return Captured(
         LAUNCH_TEMPLATE,
         "dev-workers",
@@ -284,31 +285,42 @@ def test_encrypted_volumes(dev: list[Captured]) -> None:
     ]
 
 
+def edit_cloud_config(old: str, new: str) -> Any:
+    """An edit of the instance's cloud-config, sent again as the program sends it: gzip + base64."""
+
+    def edit(props: dict[str, Any]) -> None:
+        text = decode_user_data(props["userDataBase64"])
+        assert old in text
+        props["userDataBase64"] = encode_user_data(text.replace(old, new, 1), node="edited")
+
+    return edit
+
+
 def test_no_private_key_in_user_data(dev: list[Captured]) -> None:
     instance = named(dev, INSTANCE, CONTROL_PLANE)
+    assert base64.b64decode(instance.inputs["userDataBase64"]).startswith(b"\x1f\x8b"), "the pack reads gzip"
     assert messages("no-private-key-in-user-data", [instance, launch_template(instance)]) == []
     plain_key = edited(
         instance,
-        lambda p: p.update(
-            userData=p["userData"].replace(
-                "write_files:\n", f"write_files:\n- path: /etc/kubernetes/pki/ca.key\n  content: |\n    {KEY_PEM}", 1
-            )
+        edit_cloud_config(
+            "write_files:\n", f"write_files:\n- path: /etc/kubernetes/pki/ca.key\n  content: |\n    {KEY_PEM}"
         ),
     )
     encoded = base64.b64encode(KEY_PEM.encode()).decode()
     b64_file = edited(
         instance,
-        lambda p: p.update(
-            userData=p["userData"].replace(
-                "write_files:\n",
-                f"write_files:\n- path: /etc/kubernetes/pki/sa.key\n  encoding: b64\n  content: {encoded}\n",
-                1,
-            )
+        edit_cloud_config(
+            "write_files:\n",
+            f"write_files:\n- path: /etc/kubernetes/pki/sa.key\n  encoding: b64\n  content: {encoded}\n",
         ),
     )
+    plain_text = edited(  # an instance's plain `userData` (not what the program sends) is read too
+        instance,
+        lambda p: p.update(userData=decode_user_data(p.pop("userDataBase64")) + f"# {KEY_PEM}"),
+    )
     template = launch_template(instance, user_data="#!/bin/bash\ncat >/root/key <<EOF\n" + KEY_PEM + "EOF\n")
-    found = messages("no-private-key-in-user-data", [plain_key, b64_file, template])
-    assert len(found) == 3 and all(f"({KEY_HEADER})" in message for message in found)
+    found = messages("no-private-key-in-user-data", [plain_key, b64_file, plain_text, template])
+    assert len(found) == 4 and all(f"({KEY_HEADER})" in message for message in found)
 
 
 def test_nodes_use_ubuntu_is_advisory(dev: list[Captured]) -> None:
@@ -317,9 +329,12 @@ def test_nodes_use_ubuntu_is_advisory(dev: list[Captured]) -> None:
     yum = edited(
         instance,
         lambda p: p.update(
-            userData="#!/bin/bash\nyum install -y containerd\n"
-            "curl -fsSLO https://dl.k8s.io/release/v1.22.17/bin/linux/amd64/kubelet\n"
-            "kubeadm join --config /etc/kubeadm.yaml\n"
+            userDataBase64=encode_user_data(
+                "#!/bin/bash\nyum install -y containerd\n"
+                "curl -fsSLO https://dl.k8s.io/release/v1.22.17/bin/linux/amd64/kubelet\n"
+                "kubeadm join --config /etc/kubeadm.yaml\n",
+                node="edited",
+            )
         ),
     )
     (violation,) = run_policy("nodes-use-ubuntu", [yum])

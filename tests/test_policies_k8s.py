@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import RenderGraph
 
+from components.render.user_data_encoding import decode_user_data, encode_user_data
 from policies import facts
 from tools.policy_report import Captured, captured_from_graph, edit_resources, named, run_policy
 
@@ -48,9 +49,12 @@ def set_image(tag: str, repository: str = "registry.k8s.io/provider-aws/cloud-co
 
 
 def edit_user_data(resources: list[Captured], old: str, new: str) -> list[Captured]:
+    """Edit every node's cloud-config and send it as the program does: gzip-compressed, base64."""
+
     def edit(props: dict[str, Any]) -> None:
-        assert old in props["userData"]
-        props["userData"] = props["userData"].replace(old, new)
+        text = decode_user_data(props["userDataBase64"])
+        assert old in text
+        props["userDataBase64"] = encode_user_data(text.replace(old, new), node="edited")
 
     return edit_resources(resources, of_type(INSTANCE), edit)
 
@@ -104,7 +108,9 @@ def test_kubelet_flags_on_a_kubelet_command_line(rendered: dict[str, list[Captur
     node = named(rendered["dev"], INSTANCE, "dev-workers-0")
 
     def with_script(flag: str) -> list[Captured]:
-        return edit_resources([node], lambda _: True, lambda p: p.update(userData=script.format(flag)))
+        return edit_resources(
+            [node], lambda _: True, lambda p: p.update(userDataBase64=encode_user_data(script.format(flag), "edited"))
+        )
 
     assert messages("kubelet-cloud-provider-external", with_script("--cloud-provider=external")) == []
     assert len(messages("kubelet-cloud-provider-external", with_script("--cloud-provider aws"))) == 1

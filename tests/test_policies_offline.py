@@ -97,7 +97,7 @@ def test_unknown_values_mean_cannot_tell(render_graph: RenderGraph) -> None:
         instance,
         inputs={
             **instance.inputs,
-            "userData": UNKNOWN_STRING_VALUE,
+            "userDataBase64": UNKNOWN_STRING_VALUE,
             "metadataOptions": UNKNOWN_STRING_VALUE,
             "rootBlockDevice": {"encrypted": UNKNOWN_STRING_VALUE},
         },
@@ -105,7 +105,7 @@ def test_unknown_values_mean_cannot_tell(render_graph: RenderGraph) -> None:
     report = evaluate([unknown], {})
     assert report.violations == [] and report.not_evaluable == []
     preview = captured_from_graph(render_graph("k8s-1-35", preview=True))
-    assert any(resource.inputs.get("userData") == UNKNOWN_STRING_VALUE for resource in preview)
+    assert any(resource.inputs.get("userDataBase64") == UNKNOWN_STRING_VALUE for resource in preview)
     assert run_policy("ccm-image-matches-cluster-minor", preview) == []  # cluster version unknown in a preview
 
 

@@ -17,6 +17,7 @@ from bootstrap_support import expected_kubeadm_api
 from conftest import RenderGraph
 
 from components.ami import CANONICAL_OWNER_ID
+from components.render.user_data_encoding import decode_user_data
 from components.settings import ConfigError
 from components.versions import release_for
 from tools.offline.capture import (
@@ -262,6 +263,11 @@ def test_api_server_is_open_only_to_nodes_and_admin_cidrs(render_graph: RenderGr
             assert inputs["ipProtocol"] in ("icmp", "icmpv6"), rule.urn
 
 
+def cloud_config_of(instance: ResourceRecord) -> str:
+    """The cloud-config cloud-init reads from the instance's user data (sent gzip-compressed)."""
+    return decode_user_data(instance.inputs["userDataBase64"])
+
+
 def kubelet_extra_args(user_data: str, minor: str) -> dict[str, str]:
     """The kubelet flags of the node's kubeadm Init- or JoinConfiguration (a file of its cloud-init).
 
@@ -298,11 +304,12 @@ def test_user_data_sets_external_cloud_provider_and_carries_no_secret(
     instances = graph.by_type(INSTANCE)
     assert instances
     for instance in instances:
-        user_data = instance.inputs["userData"]
+        assert "userData" not in instance.inputs, "the nodes send their cloud-config gzip-compressed"
         if preview:
-            assert is_unknown(user_data)  # depends on the Elastic IP / the CA certificate
+            assert is_unknown(instance.inputs["userDataBase64"])  # depends on the Elastic IP / the CA certificate
             continue
-        assert isinstance(user_data, str) and user_data.startswith("#cloud-config")
+        user_data = cloud_config_of(instance)
+        assert user_data.startswith("#cloud-config\n")
         assert kubelet_extra_args(user_data, kubernetes_minor(stack))["cloud-provider"] == "external", instance.name
         assert "PRIVATE KEY" not in user_data
         assert token not in user_data and "${BOOTSTRAP_TOKEN}" in user_data
@@ -442,9 +449,10 @@ def test_control_plane_has_fixed_addresses_named_in_its_certificate(render_graph
         graph.one(SUBNET, "dev-public-us-east-1a").inputs["ipv6CidrBlock"]
     )
     assert node.delete_before_replace
-    assert ipv6 in node.inputs["userData"] and "10.0.0.10" in node.inputs["userData"]
+    user_data = cloud_config_of(node)
+    assert ipv6 in user_data and "10.0.0.10" in user_data
     public_ip = graph.one("aws:ec2/eip:Eip", "dev-control-plane-api").state["publicIp"]
-    assert public_ip in node.inputs["userData"]
+    assert public_ip in user_data
     assert graph.exports["controlPlaneEndpoint"] == f"https://{public_ip}:6443"
 
 
@@ -487,13 +495,13 @@ def test_new_user_data_replaces_workers_and_leaves_the_control_plane_alone(
     # deliberately (README, "Running it for real").
     for instance in render_graph(stack, preview=preview).by_type(INSTANCE):
         if "control-plane" in instance.name:
-            assert {"userData", "userDataBase64"} & set(instance.ignore_changes) == {"userData"}, (
+            assert {"userData", "userDataBase64"} & set(instance.ignore_changes) == {"userDataBase64"}, (
                 instance.ignore_changes
             )
             assert not instance.inputs.get("userDataReplaceOnChange", False)
         else:
             assert instance.inputs["userDataReplaceOnChange"] is True, instance.name
-            assert "userData" not in instance.ignore_changes, instance.name
+            assert not {"userData", "userDataBase64"} & set(instance.ignore_changes), instance.name
 
 
 @EVERY_STACK

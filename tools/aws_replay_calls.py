@@ -7,6 +7,7 @@ two modules import in one direction only.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -484,8 +485,12 @@ class ApiReplay:
             }
         if "enablePrimaryIpv6" in i:
             params["EnablePrimaryIpv6"] = bool(i["enablePrimaryIpv6"])
-        if "userData" in i:
-            params["UserData"] = i["userData"]  # boto3 base64-encodes it, as the provider does
+        # boto3 base64-encodes UserData, as the provider does: it takes what EC2 receives, here the
+        # gzip-compressed cloud-config of `userDataBase64`.
+        if "userDataBase64" in i:
+            params["UserData"] = base64.b64decode(i["userDataBase64"])
+        elif "userData" in i:
+            params["UserData"] = i["userData"]
         specs = _tag_spec("instance", i).get("TagSpecifications", [])
         root = i.get("rootBlockDevice")
         if root:

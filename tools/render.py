@@ -3,26 +3,35 @@
     python -m tools.render --stack dev [--out build/render] [--preview]
     python -m tools.render --all
 
-writes `<out>/<stack>/`: resources.json, graph.dot, userdata/<instance>.yaml, exports.json,
-pki/<cert>.crt (certificates only, never keys). Every file is sorted and deterministic: two
-renders of the same config are byte-identical. Writers are plain functions
+writes `<out>/<stack>/`: resources.json, graph.dot, userdata/<instance>.yaml (the decoded
+cloud-config) and userdata/sizes.json (the bytes EC2 receives of each), exports.json,
+pki/<cert>.crt (certificates only, never keys), artifacts.json (what the stack pulls). Every file
+is sorted and deterministic: two renders of the same config are byte-identical. Writers are plain functions
 `(graph, directory) -> written paths` listed in `WRITERS`; add new outputs there.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import binascii
 import shutil
 import sys
 import traceback
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.render.user_data_encoding import (
+    EC2_USER_DATA_LIMIT_BYTES,
+    GZIP_MAGIC,
+    decode_user_data,
+    received_bytes,
+)
 from components.settings import ConfigError, parse_settings
+from tools.artifacts import stack_document, summary_lines, write_artifacts
 from tools.manifests import write_cloud_config, write_manifests
 from tools.offline.capture import Graph, ResourceRecord, is_secret, is_unknown
 from tools.offline.engine import run_program
@@ -100,32 +109,72 @@ def write_graph_dot(graph: Graph, directory: Path) -> list[Path]:
     return [write_text(directory / "graph.dot", graph_dot(graph))]
 
 
-def user_data_text(record: ResourceRecord) -> str | None:
-    """The decoded user data of an instance or launch template; None when unset or unknown."""
+@dataclass(frozen=True)
+class UserData:
+    """A node's user data as cloud-init reads it, and the bytes EC2 receives and counts."""
+
+    text: str
+    received_bytes: int
+    encoding: str
+    """`text`, `base64` or `gzip+base64`: how the program hands it to the provider."""
+
+
+def user_data_of(record: ResourceRecord) -> UserData | None:
+    """The decoded user data of an instance or launch template; None when unset, unknown or secret."""
     raw = record.inputs.get("userData")
     encoded = record.type == "aws:ec2/launchTemplate:LaunchTemplate"
     if raw is None and "userDataBase64" in record.inputs:
         raw, encoded = record.inputs["userDataBase64"], True
-    if raw is None or is_unknown(raw) or (is_secret(raw) and is_unknown(raw["value"])):
+    if raw is None or is_unknown(raw) or is_secret(raw):
         return None
-    if is_secret(raw):
+    if not encoded:
+        return UserData(str(raw), len(str(raw).encode()), "text")
+    try:
+        received = received_bytes(str(raw))
+        text = decode_user_data(str(raw))
+    except (binascii.Error, ValueError, OSError, EOFError, zlib.error):
+        return UserData(str(raw), len(str(raw).encode()), "text")  # not base64: shown as it is
+    return UserData(text, len(received), "gzip+base64" if received.startswith(GZIP_MAGIC) else "base64")
+
+
+def user_data_text(record: ResourceRecord) -> str | None:
+    """The decoded user data of an instance or launch template; None when unset or unknown."""
+    raw = record.inputs.get("userData", record.inputs.get("userDataBase64"))
+    if raw is not None and is_secret(raw) and not is_unknown(raw["value"]):
         # User data is readable by anyone with ec2:DescribeInstanceAttribute: never print a secret.
         return "# [secret] user data is a Pulumi secret and is not rendered\n"
-    if encoded:
-        try:
-            return base64.b64decode(raw, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return str(raw)
-    return str(raw)
+    found = user_data_of(record)
+    return found.text if found else None
+
+
+def userdata_sizes(graph: Graph) -> dict[str, dict[str, Any]]:
+    """Per node: the bytes EC2 receives against its limit, and the cloud-config cloud-init reads."""
+    sizes = {}
+    for record in graph.resources:
+        found = user_data_of(record) if record.type in USERDATA_TYPES else None
+        if found is not None:
+            sizes[record.name] = {
+                "receivedBytes": found.received_bytes,
+                "limitBytes": EC2_USER_DATA_LIMIT_BYTES,
+                "headroomPercent": round(100 * (1 - found.received_bytes / EC2_USER_DATA_LIMIT_BYTES), 1),
+                "cloudConfigBytes": len(found.text.encode()),
+                "encoding": found.encoding,
+            }
+    return sizes
 
 
 def write_userdata(graph: Graph, directory: Path) -> list[Path]:
+    """`userdata/<node>.yaml`, the decoded cloud-config for review (and the validators), and
+    `userdata/sizes.json`, what EC2 receives of each."""
     written = []
     for record in graph.resources:
         if record.type in USERDATA_TYPES:
             text = user_data_text(record)
             if text is not None:
                 written.append(write_text(directory / "userdata" / f"{safe_file_name(record.name)}.yaml", text))
+    sizes = userdata_sizes(graph)
+    if sizes:
+        written.append(write_json(directory / "userdata" / "sizes.json", sizes))
     return written
 
 
@@ -151,6 +200,7 @@ WRITERS: list[Writer] = [
     write_pki,
     write_manifests,
     write_cloud_config,
+    write_artifacts,
 ]
 
 
@@ -185,6 +235,11 @@ def summary(graph: Graph, directory: Path, written: Sequence[Path]) -> str:
     lines = [f"stack {graph.stack_name} ({mode}): {len(graph.resources)} resources -> {directory}"]
     lines += [f"  {count:4d}  {type_token}" for type_token, count in sorted(counts.items())]
     lines.append(f"  {release_line(graph.stack_name)}")
+    lines += [f"  {line}" for line in summary_lines(stack_document(graph))]
+    sizes = userdata_sizes(graph)
+    if sizes:
+        received = ", ".join(f"{name} {size['receivedBytes']}" for name, size in sorted(sizes.items()))
+        lines.append(f"  user data, bytes EC2 receives (limit {EC2_USER_DATA_LIMIT_BYTES}): {received}")
     lines.append(f"  {len(written)} files written")
     lines.append(f"  {PLACEHOLDER_NOTE}")
     return "\n".join(lines)

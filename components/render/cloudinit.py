@@ -1,5 +1,8 @@
 """cloud-init user data of the control plane and the workers: pure functions.
 
+The renderers return the `#cloud-config` text as cloud-init reads it; what EC2 receives is that
+text gzip-compressed (`components.render.user_data_encoding`, called by `components.nodes`).
+
 The user data carries no secret: key material and the bootstrap token are read from SSM
 by the node itself (scripts.FETCH_SSM_PARAMETERS), with its instance role, at boot.
 """
@@ -61,9 +64,6 @@ net.bridge.bridge-nf-call-ip6tables = 1
 net.ipv4.ip_forward = 1
 net.ipv6.conf.all.forwarding = 1
 """
-
-# EC2 rejects user data above 16 KiB (before base64).
-USER_DATA_LIMIT_BYTES = 16 * 1024
 
 # All in Ubuntu 20.04, 22.04 and 24.04 (main or universe). conntrack, socat and ethtool are
 # kubeadm preflight checks; ebtables was one until kubeadm 1.31 and costs nothing to keep;
@@ -146,11 +146,9 @@ def _user_data(
     }
     if bootcmd:
         document["bootcmd"] = list(bootcmd)
-    user_data = "#cloud-config\n" + dump_yaml(document)
-    size = len(user_data.encode())
-    if size > USER_DATA_LIMIT_BYTES:
-        raise ValueError(f"user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT_BYTES}")
-    return user_data
+    # The text cloud-init reads. EC2 receives it gzip-compressed and judges that size against its
+    # limit (user_data_encoding.encode_user_data, which the nodes call with their names).
+    return "#cloud-config\n" + dump_yaml(document)
 
 
 def _file(path: str, content: str, permissions: str = "0644") -> dict[str, Any]:

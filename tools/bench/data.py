@@ -176,7 +176,7 @@ STEPS: tuple[Step, ...] = (
         60,
         "estimate",
         "awaits Ready pods, which need a Ready worker: kubeadm join after "
-        "the API server answers, Cilium on it, the CCM's uninitialized taint removed, then the kuard pull "
+        "the API server answers, Cilium on it, the CCM's uninitialized taint removed, then the agnhost pull "
         "- runtime waits that are not edges of the graph",
     ),
 )

@@ -1,6 +1,8 @@
 """cloud-init's own schema validator (`cloud-init schema --config-file`, Debian's cloud-init
 package) over every node's user data: schema errors (wrong types, missing required keys) and
-deprecations both count.
+deprecations both count. The render writes each node's cloud-config decoded (`userdata/<node>.yaml`);
+EC2 receives it gzip-compressed, and tests/test_user_data_size.py has cloud-init's own reader
+decompress those bytes back to the same text.
 """
 
 from __future__ import annotations
