@@ -18,6 +18,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "Secret": ("/api/v1", "secrets", True),
     "ConfigMap": ("/api/v1", "configmaps", True),
     "Node": ("/api/v1", "nodes", False),
+    "Service": ("/api/v1", "services", True),
     "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
     "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
     "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),

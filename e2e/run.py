@@ -1,4 +1,5 @@
-"""End to end against the real binaries: etcd, kube-apiserver and the AWS CCM on loopback, moto as EC2.
+"""End to end against the real binaries: etcd, kube-apiserver and the AWS CCM on loopback, moto as
+EC2 and ELB behind an enforcing IAM proxy.
 
     python -m e2e.run [--stack k8s-1-35] [--case NAME ...] [--ccm-seconds 90]
 
@@ -6,9 +7,13 @@ For the newest buildable release the program's stack is run under the mock engin
 seeded from that graph by tools/aws_replay.py (VPC, subnets, cluster-tagged security groups,
 instances with IPv4 and IPv6 addresses). Each case then gets a fresh etcd + kube-apiserver with
 the program's PKI and the command line kubeadm writes for its kubeadm configuration, the program's Secrets,
-ConfigMap and RBAC, Node objects registered as the kubelet would, and the CCM as a local process
-with the DaemonSet's arguments. `build/e2e/report.json` records each case with the Node objects
-read back from the API server and the path of the full CCM log.
+ConfigMap and RBAC, Node objects registered as the kubelet would, the CCM as a local process
+with the DaemonSet's arguments, and its own enforcing AWS proxy (e2e/aws_proxy.py): every EC2 and
+ELB call of the CCM is judged by the IAM simulator against the control-plane role's rendered
+policies before it reaches moto. The load balancer cases then create a Service of type
+LoadBalancer (e2e/services.py). `build/e2e/report.json` records each case with the Node objects
+read back from the API server, the path of the full CCM log and of its AWS calls
+(`build/e2e/aws-calls-<case>.json`).
 """
 
 from __future__ import annotations
@@ -50,6 +55,14 @@ from components.render.rbac import NAMESPACE, SERVICE_ACCOUNT
 from components.settings import IpFamily, parse_settings
 from components.versions import NodeIpMode, Release
 from e2e import field_report
+from e2e.aws_proxy import (
+    AwsProxy,
+    Enforcer,
+    MotoState,
+    deployed_control_plane,
+    role_for_proxy,
+    without_listener_tag_on_create,
+)
 from e2e.build import BUILDS, UNBUILDABLE, Binaries, build
 from e2e.cluster import (
     ControlPlane,
@@ -67,7 +80,18 @@ from e2e.imds import InstanceIdentity, MetadataServer
 from e2e.kube import ApiError, Kube, write_token_kubeconfig
 from e2e.pki import write_control_plane_pki
 from e2e.procs import Process, free_port, stop_all, wait_for
+from e2e.services import (
+    LISTENER_TAGS_DENIED,
+    authorization_errors,
+    call_problems,
+    ingress,
+    is_listener_tag_on_create_denial,
+    service_manifest,
+)
 from tools import aws_replay
+from tools.iam_check.model import NamedPolicy
+from tools.iam_check.runner import SimulatorSession, ensure_installed
+from tools.iam_check.stack_facts import RoleFacts, StackFacts
 from tools.offline.capture import Graph
 from tools.offline.engine import run_program
 from tools.offline.stackfiles import stack_config
@@ -95,6 +119,15 @@ class Case:
     """Override of the release row's kubelet --node-ip mode (None: the program's)."""
     failure: re.Pattern[str] | None = None
     """The log line of the field report's failure that a negative case must show."""
+    load_balancer: str | None = None
+    """`clb` or `nlb`: once the nodes are initialised, a Service of type LoadBalancer of that kind
+    is created; the case waits for its address (or, with `failure`, for the failure)."""
+    revert_listener_tag_on_create: bool = False
+    """Fix 3 reverted: the control-plane role's CCM policy without CreateListener among the
+    `elasticloadbalancing:CreateAction` values of its tag-on-create statement."""
+    denials: int = 0
+    """How many requests the enforcing proxy must have denied before a negative case is judged
+    (the first attempt and the controller's retry, both refused the same way)."""
 
 
 def cases(release: Release) -> list[Case]:
@@ -143,6 +176,31 @@ def cases(release: Release) -> list[Case]:
                 r"matches ip"
             ),
         ),
+        Case(
+            name=f"service-clb-{release.minor}",
+            expect="pass",
+            description="the positive setup plus a Service of type LoadBalancer (a classic ELB, the default): "
+            "every AWS call of the CCM judged by the IAM simulator against the control-plane role's policies",
+            load_balancer="clb",
+        ),
+        Case(
+            name=f"service-nlb-{release.minor}",
+            expect="pass",
+            description="the positive setup plus a Service annotated aws-load-balancer-type: nlb: every AWS "
+            "call of the CCM judged by the IAM simulator against the control-plane role's policies",
+            load_balancer="nlb",
+        ),
+        Case(
+            name="negative-nlb-listener-tags-without-create-action",
+            expect="fail",
+            description="fix 3 reverted: the CCM policy's tag-on-create statement without CreateListener in "
+            "elasticloadbalancing:CreateAction, so the NLB's CreateListener (which carries tags since v1.23) "
+            "is denied its elasticloadbalancing:AddTags on the new listener",
+            load_balancer="nlb",
+            revert_listener_tag_on_create=True,
+            failure=LISTENER_TAGS_DENIED,
+            denials=2,
+        ),
     ]
 
 
@@ -157,6 +215,20 @@ class Instance:
     mac: str
     vpc_id: str
     subnet_id: str
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """What the enforcing AWS proxy judges with: the stack's facts with moto's IDs, the
+    control-plane role with its rendered policies (the graph's IDs replaced by moto's), moto's
+    resources and one long-lived IAM simulator."""
+
+    facts: StackFacts
+    role: RoleFacts
+    policies: tuple[NamedPolicy, ...]
+    state: MotoState
+    simulator: SimulatorSession
+    simulator_version: str
 
 
 @dataclass
@@ -178,14 +250,19 @@ class Environment:
     instances: list[Instance]
     private_dir: Path
     log_root: Path
+    authorization: Authorization
 
 
-def seed_moto(graph: Graph, moto_url: str, region: str) -> list[Instance]:
-    """Replay the program's network, IAM and instances into moto (tools/aws_replay.py)."""
+def seed_moto(graph: Graph, moto_url: str, region: str) -> tuple[list[Instance], dict[str, str]]:
+    """Replay the program's network, IAM and instances into moto (tools/aws_replay.py); the
+    instances, and the ID the mock engine gave each replayed resource -> the ID moto gave it."""
     result = aws_replay.replay(graph, moto_url, include_instances=True)
     if result.failures:
         failures = [(call.name, call.operation, call.error) for call in result.failures]
         raise RuntimeError(f"replay into moto failed: {failures}")
+    replayed_ids = {
+        str(graph.get(urn).id): api_id for urn, api_id in result.ids.items() if graph.get(urn).id is not None
+    }
     ids = {name.rsplit("::", 1)[-1]: info.instance_id for name, info in result.instances.items()}
     ec2 = boto3.client("ec2", region_name=region, endpoint_url=moto_url, **_boto_credentials())
     instances = []
@@ -208,7 +285,7 @@ def seed_moto(graph: Graph, moto_url: str, region: str) -> list[Instance]:
                 subnet_id=described["SubnetId"],
             )
         )
-    return instances
+    return instances, replayed_ids
 
 
 def _boto_credentials() -> dict[str, str]:
@@ -264,8 +341,14 @@ def _mount_files(admin: Kube, mount_dir: Path, overrides_text: str) -> None:
         (directory / file_name).write_text(text)
 
 
-def _service_overrides_text(env: Environment, families: tuple[IpFamily, ...]) -> tuple[str, str]:
-    """(the cloud config without overrides, the [ServiceOverride] sections pointing EC2 at moto)."""
+# The AWS SDK for Go v2 service IDs the CCM matches a [ServiceOverride] by, and their SigV4 names.
+AWS_SERVICES = (("EC2", "ec2"), ("Elastic Load Balancing", "elasticloadbalancing"))
+ELBV2_SERVICE = ("Elastic Load Balancing v2", "elasticloadbalancing")
+
+
+def _service_overrides_text(env: Environment, families: tuple[IpFamily, ...], aws_url: str) -> tuple[str, str]:
+    """(the cloud config without overrides, the [ServiceOverride] sections pointing EC2, ELB and
+    ELBv2 at `aws_url`, the enforcing proxy in front of moto)."""
     render = functools.partial(
         render_cloud_config,
         env.release,
@@ -275,7 +358,12 @@ def _service_overrides_text(env: Environment, families: tuple[IpFamily, ...]) ->
         ip_families=families,
     )
     base = render()
-    full = render(service_overrides=[ServiceOverride("EC2", env.region, env.moto_url, env.region, signing_name="ec2")])
+    full = render(
+        service_overrides=[
+            ServiceOverride(service, env.region, aws_url, env.region, signing_name=signing)
+            for service, signing in (*AWS_SERVICES, ELBV2_SERVICE)
+        ]
+    )
     if not full.startswith(base):
         raise AssertionError("the service overrides are not an appendix of the cloud config")
     return base, full[len(base) :]
@@ -351,6 +439,7 @@ def check_positive(
         problems.append("CCM log contains 'forbidden'")
     if MISSING_CA in log:
         problems.append(f"CCM log contains {MISSING_CA!r}")
+    problems += [f"CCM log has an AWS authorization error: {line[:300]}" for line in authorization_errors(log)[:3]]
     by_name = {node["metadata"]["name"]: node for node in nodes}
     for instance in instances:
         node = by_name.get(instance.node_name)
@@ -385,9 +474,9 @@ def _apply(admin: Kube, manifests: list[dict[str, Any]]) -> None:
             raise RuntimeError(f"applying {manifest['kind']} {manifest['metadata']['name']}: {error}") from None
 
 
-def _apply_ccm_objects(env: Environment, case: Case, admin: Kube, families: tuple[IpFamily, ...]) -> str:
+def _apply_ccm_objects(env: Environment, case: Case, admin: Kube, families: tuple[IpFamily, ...], aws_url: str) -> str:
     """The program's Secrets and ConfigMaps (the case's cloud config) and RBAC; the service overrides text."""
-    base_config, overrides_text = _service_overrides_text(env, families)
+    base_config, overrides_text = _service_overrides_text(env, families, aws_url)
     data_objects = list(iter_objects(env.objects, {"Secret", "ConfigMap"}))
     if case.node_ip_families is not None:
         data_objects = [
@@ -441,19 +530,34 @@ def _ccm_environment(env: Environment, work: Path) -> dict[str, str]:
     }
 
 
-def _wait_for_outcome(case: Case, admin: Kube, ccm: Process, ccm_seconds: float) -> str:
-    """Until the expected failure is in the log, or every node is initialised; how the wait ended."""
+def _service_path() -> str:
+    manifest = service_manifest("clb")
+    return f"{Kube.object_path(manifest)}/{manifest['metadata']['name']}"
 
-    def finished() -> bool | None:
-        log = ccm.log_text()
-        if case.failure is not None:
-            return True if case.failure.search(log) else None
+
+def _wait_for_outcome(case: Case, admin: Kube, ccm: Process, proxy: AwsProxy, ccm_seconds: float) -> str:
+    """Until the expected failure is in the log, or every node is initialised (and, for a load
+    balancer case, the Service has an address); how the wait ended."""
+    deadline = time.monotonic() + ccm_seconds
+
+    def initialised() -> bool | None:
         nodes = admin.get("/api/v1/nodes")["items"]
         return True if nodes and all(_is_initialised(node) for node in nodes) else None
 
+    def finished() -> bool | None:
+        if case.failure is not None:
+            denied = sum(1 for call in list(proxy.calls) if call["decision"] != "allowed")
+            return True if case.failure.search(ccm.log_text()) and denied >= case.denials else None
+        if case.load_balancer is not None:
+            return True if ingress(admin.get(_service_path())) else None
+        return initialised()
+
     try:
-        wait_for(f"case {case.name}", finished, ccm_seconds, interval=1, alive=ccm)
-        time.sleep(5)  # let late errors (or their absence) show in the log
+        if case.load_balancer is not None:
+            wait_for(f"case {case.name}: nodes initialised", initialised, ccm_seconds, interval=1, alive=ccm)
+            _apply(admin, [service_manifest(case.load_balancer)])
+        wait_for(f"case {case.name}", finished, max(deadline - time.monotonic(), 1), interval=1, alive=ccm)
+        time.sleep(5)  # let late errors (or their absence) show in the log, and a wrong address appear
     except TimeoutError as error:
         return str(error)
     return "condition met"
@@ -462,9 +566,13 @@ def _wait_for_outcome(case: Case, admin: Kube, ccm: Process, ccm_seconds: float)
 def _judge(
     env: Environment,
     case: Case,
+    *,
     log: str,
     nodes: list[dict[str, Any]],
     secure_port_answers: dict[str, int | str],
+    service: dict[str, Any] | None,
+    aws_calls: dict[str, Any],
+    calls: list[dict[str, Any]],
 ) -> tuple[bool, list[str], list[str]]:
     """Whether the case passed, its problems and the log lines that decided it."""
     if case.failure is None:
@@ -474,15 +582,50 @@ def _judge(
             for name, answer in secure_port_answers.items()
             if answer != 200
         ]
-        decisive = [
-            line
-            for line in log.splitlines()
-            if "Successfully initialized node" in line or "forbidden" in line.lower() or MISSING_CA in line
-        ][:10]
+        problems += call_problems(aws_calls)
+        if case.load_balancer is not None and not ingress(service or {}):
+            problems.append(f"Service {_service_path()} has no status.loadBalancer.ingress")
+        lines = log.splitlines()
+        ensured = [line for line in lines if "EnsuredLoadBalancer" in line or "has DNS name" in line]
+        decisive = (
+            ensured
+            + [
+                line
+                for line in lines
+                if "Successfully initialized node" in line or "forbidden" in line.lower() or MISSING_CA in line
+            ]
+        )[:10]
         return not problems, problems, decisive
     matches = [line for line in log.splitlines() if case.failure.search(line)]
     problems = [] if matches else [f"the expected failure /{case.failure.pattern}/ is not in the CCM log"]
-    return bool(matches), problems, matches[:3]
+    if case.load_balancer is not None:
+        if ingress(service or {}):
+            problems.append(f"Service {_service_path()} got an address: {ingress(service or {})}")
+        refused = [call for call in calls if call["decision"] != "allowed"]
+        if len(refused) < max(case.denials, 1):
+            problems.append(f"{len(refused)} AWS calls denied, expected at least {max(case.denials, 1)}")
+        problems += [
+            f"AWS call #{call['seq']} {call['operation']} refused for another reason: "
+            f"{call.get('error') or call.get('denied')}"
+            for call in refused
+            if not is_listener_tag_on_create_denial(call)
+        ]
+    return not problems, problems, matches[:3]
+
+
+def start_proxy(env: Environment, case: Case) -> tuple[AwsProxy, str]:
+    """The enforcing AWS endpoint for the case: the control-plane role's policies (the case's
+    change applied), the role session named after the control plane's instance."""
+    authz = env.authorization
+    policies = authz.policies
+    note = "the control-plane role's identity policies as rendered (mock IDs replaced by moto's)"
+    if case.revert_listener_tag_on_create:
+        policies = without_listener_tag_on_create(policies)
+        note += "; fix 3 reverted: CreateListener removed from elasticloadbalancing:CreateAction"
+    control_plane = next(i for i in env.instances if i.program_name == f"{env.cluster_name}-control-plane-node")
+    role = role_for_proxy(authz.role, policies, control_plane.instance_id)
+    enforcer = Enforcer(authz.facts, role, authz.state, authz.simulator)
+    return AwsProxy(env.moto_url, enforcer, authz.state).start(), note
 
 
 def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]:
@@ -502,10 +645,12 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
         aggregation_layer=case.aggregation_layer,
     )
     ccm: Process | None = None
+    proxy: AwsProxy | None = None
     try:
+        proxy, policy_note = start_proxy(env, case)
         admin = plane.admin
         authentication = admin.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/extension-apiserver-authentication")
-        overrides_text = _apply_ccm_objects(env, case, admin, families)
+        overrides_text = _apply_ccm_objects(env, case, admin, families, proxy.url)
         mount_dir = work / "mount"
         _mount_files(admin, mount_dir, overrides_text)
         kubeconfig = _write_ccm_kubeconfig(env, plane, work)
@@ -515,12 +660,32 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
         command = ccm_command(env, case, mount_dir, kubeconfig, secure_port)
         ccm_log = log_dir / "ccm.log"
         ccm = Process("aws-cloud-controller-manager", command, ccm_log, _ccm_environment(env, work))
-        outcome = _wait_for_outcome(case, admin, ccm, ccm_seconds)
+        outcome = _wait_for_outcome(case, admin, ccm, proxy, ccm_seconds)
         exit_code = ccm.exited()
         secure_port_answers = probe_secure_port(secure_port, env.private_dir / "pki") if exit_code is None else {}
         ccm.stop()
         nodes = [admin.get(f"/api/v1/nodes/{instance.node_name}") for instance in env.instances]
-        passed, problems, decisive = _judge(env, case, ccm.log_text(), nodes, secure_port_answers)
+        service = admin.get(_service_path()) if case.load_balancer is not None else None
+        calls_file = env.log_root / f"aws-calls-{case.name}.json"
+        aws_calls = proxy.write_calls(
+            calls_file,
+            {
+                "case": case.name,
+                "policies": policy_note,
+                "principal": proxy.enforcer.role.session_arn,
+                "simulator": f"@cloud-copilot/iam-simulate {env.authorization.simulator_version}",
+            },
+        )
+        passed, problems, decisive = _judge(
+            env,
+            case,
+            log=ccm.log_text(),
+            nodes=nodes,
+            secure_port_answers=secure_port_answers,
+            service=service,
+            aws_calls=aws_calls,
+            calls=list(proxy.calls),
+        )
         return {
             "name": case.name,
             "expect": case.expect,
@@ -536,15 +701,36 @@ def run_case(env: Environment, case: Case, ccm_seconds: float) -> dict[str, Any]
             "decisive_log_lines": decisive,
             "extension_apiserver_authentication_keys": sorted(authentication.get("data", {})),
             "ccm_secure_port": secure_port_answers,
+            "aws_calls": str(calls_file),
+            "aws_calls_summary": aws_calls,
+            **({"service": service} if service is not None else {}),
             "nodes": nodes,
         }
     finally:
         if ccm is not None:
             ccm.stop()
+        if proxy is not None:
+            proxy.stop()
         plane.stop()
 
 
-def prepare(stack: str, private_dir: Path, log_root: Path) -> tuple[Environment, list[Process | MetadataServer]]:
+def prepare_authorization(graph: Graph, moto_url: str, region: str, replayed_ids: dict[str, str]) -> Authorization:
+    """The facts and control-plane policies of the render with moto's IDs, and the simulator."""
+    version = ensure_installed()
+    facts, role = deployed_control_plane(graph, replayed_ids)
+    return Authorization(
+        facts=facts,
+        role=role,
+        policies=role.policies,
+        state=MotoState(moto_url, region),
+        simulator=SimulatorSession(),
+        simulator_version=version,
+    )
+
+
+def prepare(
+    stack: str, private_dir: Path, log_root: Path
+) -> tuple[Environment, list[Process | MetadataServer | SimulatorSession]]:
     settings = parse_settings(stack_config(stack), stack)
     release = settings.release
     cluster_name, region, families = settings.cluster_name, settings.region, settings.ip_families
@@ -570,7 +756,8 @@ def prepare(stack: str, private_dir: Path, log_root: Path) -> tuple[Environment,
         60,
         alive=moto,
     )
-    instances = seed_moto(graph, moto_url, region)
+    instances, replayed_ids = seed_moto(graph, moto_url, region)
+    authorization = prepare_authorization(graph, moto_url, region, replayed_ids)
     control_plane = next(i for i in instances if i.program_name == f"{cluster_name}-control-plane-node")
     imds = MetadataServer(
         InstanceIdentity(
@@ -612,8 +799,9 @@ def prepare(stack: str, private_dir: Path, log_root: Path) -> tuple[Environment,
         instances=instances,
         private_dir=private_dir,
         log_root=log_root,
+        authorization=authorization,
     )
-    return env, [moto, imds]
+    return env, [moto, imds, authorization.simulator]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -625,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     private_dir = Path(tempfile.mkdtemp(prefix="k8s-dualstack-e2e-"))
-    services: list[Process | MetadataServer] = []
+    services: list[Process | MetadataServer | SimulatorSession] = []
     report: dict[str, Any] = {"stack": args.stack, "cases": []}
     try:
         env, services = prepare(args.stack, private_dir, OUT_DIR)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tools.iam_check.model import ContextValue, Decision, NamedPolicy, Request, SimResult, Simulation
-from tools.iam_check.runner import ensure_installed, simulate
+from tools.iam_check.runner import SimulatorSession, ensure_installed, simulate
 
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/node"
@@ -274,3 +274,43 @@ def test_one_batch_answers_every_simulation_in_order() -> None:
     results = simulate(simulations)
     assert [r.id for r in results] == [s.id for s in simulations]
     assert [r.decision for r in results[:3]] == [Decision.ALLOWED, Decision.IMPLICITLY_DENIED, None]
+
+
+def test_line_mode_answers_like_the_batch_one_at_a_time() -> None:
+    """The long-lived session (simulate.mjs --lines) gives the batch's results, request by request,
+    including the data-gap path and an error for an unknown action."""
+    tagged = {"StringEquals": {"elasticloadbalancing:CreateAction": "CreateTargetGroup"}}
+    simulations = [
+        Simulation(
+            "allowed",
+            Request(SESSION, "ec2:DescribeInstances", "*", ACCOUNT, {}),
+            (NamedPolicy("p", policy(allow("ec2:DescribeInstances"))),),
+        ),
+        Simulation(
+            "denied",
+            Request(SESSION, "ec2:DeleteSecurityGroup", SG, ACCOUNT, {TAG: "shared"}),
+            (NamedPolicy("p", policy(TAGGED_DELETE)),),
+        ),
+        Simulation(
+            "unknown", Request(SESSION, "ec2:Bogus", "*", ACCOUNT, {}), (NamedPolicy("p", policy(allow("ec2:*"))),)
+        ),
+        Simulation(
+            "gap",
+            Request(
+                SESSION,
+                "elasticloadbalancing:AddTags",
+                TARGET_GROUP,
+                ACCOUNT,
+                {"elasticloadbalancing:CreateAction": "CreateTargetGroup"},
+            ),
+            (NamedPolicy("p", policy(allow("elasticloadbalancing:AddTags", Condition=tagged))),),
+            data_gap="v2 types missing",
+        ),
+    ]
+    batch = simulate(simulations)
+    with SimulatorSession() as session:
+        one_by_one = [session.simulate_one(simulation) for simulation in simulations]
+        again = session.simulate_one(simulations[0])
+    assert one_by_one == batch
+    assert [r.decision for r in one_by_one] == [Decision.ALLOWED, Decision.IMPLICITLY_DENIED, None, Decision.ALLOWED]
+    assert again == batch[0]

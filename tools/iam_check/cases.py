@@ -36,6 +36,7 @@ from tools.iam_check.requests import (
     PARAMETER_ARN_KEY,
     Resource,
     build_request,
+    data_gap_for,
     decrypt_context,
     elb_arn,
     resolve,
@@ -67,7 +68,7 @@ class _Ids:
 def _simulation(
     ids: _Ids, role: RoleFacts, request: Request, resource: Resource, resource_policy: dict[str, object] | None = None
 ) -> Simulation:
-    data_gap = resource.data_gap if request.action == "elasticloadbalancing:AddTags" else None
+    data_gap = data_gap_for(request.action, resource)
     keep = tuple(key for key in request.context if key == PARAMETER_ARN_KEY)
     return Simulation(ids(), request, role.policies, resource_policy, data_gap, keep, KMS_CONTEXT_GAP if keep else "")
 

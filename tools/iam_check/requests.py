@@ -76,26 +76,74 @@ def tag_set(tags: Tags, facts: StackFacts) -> dict[str, str]:
     return {}
 
 
+# The ARNs AWS authorizes the CCM's calls on (Service Authorization Reference, resource types of
+# Amazon EC2 and Elastic Load Balancing V2), shared by the call tables here and by the e2e tier's
+# enforcing AWS proxy (e2e/aws_authz.py), which names the resources of real requests with them.
+
+
 def elb_arn(facts: StackFacts, resource: str) -> str:
     return facts.arn("elasticloadbalancing", resource)
+
+
+def ec2_arn(facts: StackFacts, resource_type: str, resource_id: str) -> str:
+    """`security-group`, `vpc`, `instance`, `subnet`, ... and the resource's ID."""
+    return facts.arn("ec2", f"{resource_type}/{resource_id}")
+
+
+def classic_load_balancer_arn(facts: StackFacts, name: str) -> str:
+    return elb_arn(facts, f"loadbalancer/{name}")
+
+
+def network_load_balancer_arn(facts: StackFacts, name: str, lb_id: str) -> str:
+    return elb_arn(facts, f"loadbalancer/net/{name}/{lb_id}")
+
+
+def target_group_arn(facts: StackFacts, name: str, tg_id: str) -> str:
+    return elb_arn(facts, f"targetgroup/{name}/{tg_id}")
+
+
+def listener_arn(facts: StackFacts, lb_name: str, lb_id: str, listener_id: str) -> str:
+    return elb_arn(facts, f"listener/net/{lb_name}/{lb_id}/{listener_id}")
+
+
+def elb_service_linked_role_arn(facts: StackFacts) -> str:
+    return facts.arn("iam", f"role/aws-service-role/{ELB_SERVICE}/AWSServiceRoleForElasticLoadBalancing", region=False)
+
+
+def elb_data_gap(arn: str) -> str | None:
+    """DATA_GAP_ELB_ADD_TAGS for a target group or listener (see `data_gap_for`), else None."""
+    resource = arn.split(":", 5)[-1]
+    return DATA_GAP_ELB_ADD_TAGS if resource.startswith(("targetgroup/", "listener/")) else None
+
+
+def data_gap_for(action: str, resource: Resource) -> str | None:
+    """The resource's declared data gap, for the one action it concerns (elasticloadbalancing:AddTags)."""
+    return resource.data_gap if action == "elasticloadbalancing:AddTags" else None
 
 
 def security_group(
     facts: StackFacts, group_id: str, tags: Mapping[str, str], vpc_id: str, description: str
 ) -> Resource:
     return Resource(
-        facts.arn("ec2", f"security-group/{group_id}"),
+        ec2_arn(facts, "security-group", group_id),
         dict(tags),
-        vpc_arn=facts.arn("ec2", f"vpc/{vpc_id}"),
+        vpc_arn=ec2_arn(facts, "vpc", vpc_id),
         description=description,
     )
+
+
+def elb_resource(facts: StackFacts, arn: str, tags: Mapping[str, str], description: str = "") -> Resource:
+    """A load balancer, target group or listener with its existing tags (and the AddTags data gap)."""
+    return Resource(arn, dict(tags), data_gap=elb_data_gap(arn), description=description)
 
 
 def resolve(target: Target, facts: StackFacts, node_group: SecurityGroupFacts | None = None) -> Resource:
     """The ARN and existing tags of a call-table target in this stack."""
     lb_tags = tag_set(Tags.LB, facts)
-    nlb = f"loadbalancer/net/{LOAD_BALANCER_NAME}/{NLB_ID}"
-    listener = f"listener/net/{LOAD_BALANCER_NAME}/{NLB_ID}/{LISTENER_ID}"
+    tg_arn = elb_arn(facts, TARGET_GROUP)
+    nlb = network_load_balancer_arn(facts, LOAD_BALANCER_NAME, NLB_ID)
+    listener = listener_arn(facts, LOAD_BALANCER_NAME, NLB_ID, LISTENER_ID)
+    clb = classic_load_balancer_arn(facts, LOAD_BALANCER_NAME)
     elb_sg = f"security group k8s-elb-{LOAD_BALANCER_NAME}"
     resources: dict[Target, Resource] = {
         Target.ANY: Resource("*"),
@@ -105,35 +153,18 @@ def resolve(target: Target, facts: StackFacts, node_group: SecurityGroupFacts | 
         Target.ELB_SG: security_group(
             facts, ELB_SECURITY_GROUP_ID, tag_set(Tags.SG, facts), facts.vpc_id, f"cluster-owned {elb_sg}"
         ),
-        Target.CLB_NEW: Resource(elb_arn(facts, f"loadbalancer/{LOAD_BALANCER_NAME}"), description="new classic ELB"),
-        Target.CLB: Resource(elb_arn(facts, f"loadbalancer/{LOAD_BALANCER_NAME}"), lb_tags, description="classic ELB"),
-        Target.NLB_NEW: Resource(elb_arn(facts, nlb), description="new NLB"),
-        Target.NLB: Resource(elb_arn(facts, nlb), lb_tags, description="NLB"),
-        Target.TG_NEW: Resource(
-            elb_arn(facts, TARGET_GROUP), data_gap=DATA_GAP_ELB_ADD_TAGS, description="new target group"
-        ),
-        Target.TG_UNTAGGED: Resource(
-            elb_arn(facts, TARGET_GROUP), data_gap=DATA_GAP_ELB_ADD_TAGS, description="untagged new target group"
-        ),
-        Target.TG: Resource(
-            elb_arn(facts, TARGET_GROUP), lb_tags, data_gap=DATA_GAP_ELB_ADD_TAGS, description="target group"
-        ),
-        Target.LISTENER_NEW: Resource(
-            elb_arn(facts, listener), data_gap=DATA_GAP_ELB_ADD_TAGS, description="new NLB listener"
-        ),
-        Target.LISTENER_UNTAGGED: Resource(
-            elb_arn(facts, listener), data_gap=DATA_GAP_ELB_ADD_TAGS, description="untagged NLB listener"
-        ),
-        Target.LISTENER: Resource(
-            elb_arn(facts, listener), lb_tags, data_gap=DATA_GAP_ELB_ADD_TAGS, description="NLB listener"
-        ),
+        Target.CLB_NEW: elb_resource(facts, clb, {}, "new classic ELB"),
+        Target.CLB: elb_resource(facts, clb, lb_tags, "classic ELB"),
+        Target.NLB_NEW: elb_resource(facts, nlb, {}, "new NLB"),
+        Target.NLB: elb_resource(facts, nlb, lb_tags, "NLB"),
+        Target.TG_NEW: elb_resource(facts, tg_arn, {}, "new target group"),
+        Target.TG_UNTAGGED: elb_resource(facts, tg_arn, {}, "untagged new target group"),
+        Target.TG: elb_resource(facts, tg_arn, lb_tags, "target group"),
+        Target.LISTENER_NEW: elb_resource(facts, listener, {}, "new NLB listener"),
+        Target.LISTENER_UNTAGGED: elb_resource(facts, listener, {}, "untagged NLB listener"),
+        Target.LISTENER: elb_resource(facts, listener, lb_tags, "NLB listener"),
         Target.ELB_SERVICE_LINKED_ROLE: Resource(
-            facts.arn(
-                "iam",
-                f"role/aws-service-role/{ELB_SERVICE}/AWSServiceRoleForElasticLoadBalancing",
-                region=False,
-            ),
-            description="the ELB service-linked role",
+            elb_service_linked_role_arn(facts), description="the ELB service-linked role"
         ),
     }
     if target is Target.NODE_SG:

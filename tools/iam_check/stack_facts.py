@@ -54,12 +54,14 @@ class RoleFacts:
     arn: str
     policies: tuple[NamedPolicy, ...]
     """Every identity policy in force: inline ones by name, managed ones by ARN."""
+    session_name: str = INSTANCE_SESSION
+    """The role session's name: EC2 names an instance profile's session after the instance ID."""
 
     @property
     def session_arn(self) -> str:
         """The caller as EC2 instance-profile credentials present it."""
         account = self.arn.split(":")[4]
-        return f"arn:{self.arn.split(':')[1]}:sts::{account}:assumed-role/{self.name}/{INSTANCE_SESSION}"
+        return f"arn:{self.arn.split(':')[1]}:sts::{account}:assumed-role/{self.name}/{self.session_name}"
 
 
 @dataclass(frozen=True)

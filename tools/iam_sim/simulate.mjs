@@ -1,8 +1,9 @@
 // Runs IAM simulations with @cloud-copilot/iam-simulate (an evaluator we did not write).
 //
-//   node tools/iam_sim/simulate.mjs < simulations.json > results.jsonl
+//   node tools/iam_sim/simulate.mjs < simulations.json > results.jsonl      # batch
+//   node tools/iam_sim/simulate.mjs --lines                                 # one per line
 //
-// stdin: a JSON array; each item
+// Batch mode: stdin is a JSON array; each item
 //   {"id": "...",
 //    "identityPolicies": [{"name": "...", "policy": {...}}],
 //    "resourcePolicy": {...} | null,                 // e.g. a KMS key policy
@@ -18,6 +19,11 @@
 // A request the simulator cannot evaluate (unknown action, resource ARN of no resource type of
 // the action, invalid policy, a wildcard resource for an action that has resource types) has
 // decision null and its errors: never a silent "denied". Exit status 0 unless stdin is unreadable.
+//
+// Line mode (--lines), for a long-lived caller such as the e2e tier's enforcing AWS proxy: each
+// line of stdin is one simulation object (the item above); each is answered, in order, by one
+// result line as soon as it is evaluated, and stdout is flushed per line. An unparsable line is
+// answered with decision null and its error. The process ends when stdin closes.
 //
 // dataGap: the caller knows the simulator's bundled action data lacks the request's resource type
 // (iam-data merges the classic and v2 Elastic Load Balancing pages, so elasticloadbalancing:AddTags
@@ -226,19 +232,47 @@ async function simulateOne(item) {
   }
 }
 
-const input = JSON.parse(await readStdin())
-if (!Array.isArray(input)) {
-  process.stderr.write('stdin must be a JSON array of simulations\n')
-  process.exit(2)
-}
-const lines = []
-for (const item of input) {
-  let result
+async function answer(item) {
   try {
-    result = await simulateOne(item)
+    return await simulateOne(item)
   } catch (error) {
-    result = { id: item?.id ?? null, decision: null, errors: { message: `runner exception: ${error?.stack ?? error}` } }
+    return { id: item?.id ?? null, decision: null, errors: { message: `runner exception: ${error?.stack ?? error}` } }
   }
-  lines.push(JSON.stringify(result))
 }
-process.stdout.write(lines.length ? `${lines.join('\n')}\n` : '')
+
+async function lineMode() {
+  const { createInterface } = await import('node:readline')
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })
+  for await (const line of lines) {
+    if (!line.trim()) {
+      continue
+    }
+    let item
+    try {
+      item = JSON.parse(line)
+    } catch (error) {
+      process.stdout.write(`${JSON.stringify({ id: null, decision: null, errors: { message: `unparsable line: ${error?.message ?? error}` } })}\n`)
+      continue
+    }
+    process.stdout.write(`${JSON.stringify(await answer(item))}\n`)
+  }
+}
+
+async function batchMode() {
+  const input = JSON.parse(await readStdin())
+  if (!Array.isArray(input)) {
+    process.stderr.write('stdin must be a JSON array of simulations\n')
+    process.exit(2)
+  }
+  const lines = []
+  for (const item of input) {
+    lines.push(JSON.stringify(await answer(item)))
+  }
+  process.stdout.write(lines.length ? `${lines.join('\n')}\n` : '')
+}
+
+if (process.argv.includes('--lines')) {
+  await lineMode()
+} else {
+  await batchMode()
+}
