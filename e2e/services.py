@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from e2e.kube import Kube
+
 CLB = "clb"
 NLB = "nlb"
 SERVICE_NAME = "web"
@@ -45,6 +47,12 @@ def service_manifest(kind: str) -> dict[str, Any]:
             "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
         },
     }
+
+
+def service_path() -> str:
+    """The API path of the Service the load balancer cases create (the same for either kind)."""
+    manifest = service_manifest("clb")
+    return f"{Kube.object_path(manifest)}/{manifest['metadata']['name']}"
 
 
 def ingress(service: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -31,15 +31,15 @@ from e2e.aws_authz import (
     aws_elbv2_arn,
     parse_call,
 )
-from e2e.aws_proxy import (
-    AwsProxy,
-    Enforcer,
-    MotoState,
+from e2e.aws_policies import (
     deployed_control_plane,
     role_for_proxy,
     with_replayed_ids,
     without_listener_tag_on_create,
 )
+from e2e.aws_proxy import AwsProxy
+from e2e.enforcer import Enforcer
+from e2e.moto_state import MotoState
 from tools.iam_check.model import NamedPolicy
 from tools.iam_check.runner import SimulatorSession, ensure_installed
 from tools.iam_check.stack_facts import RoleFacts, StackFacts
