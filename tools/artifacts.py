@@ -373,20 +373,24 @@ def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
-def parse_table(text: str) -> dict[tuple[str, str], TableRow]:
-    """Rows of every markdown table whose header is TABLE_HEADER; names may be in backticks."""
-    rows: dict[tuple[str, str], TableRow] = {}
+def _table_rows(text: str, header: tuple[str, ...]) -> Iterator[tuple[list[str], str]]:
+    """Cells (and the line) of every body row of the markdown tables headed by `header`."""
     in_table = False
     for line in text.splitlines():
         if not line.strip().startswith("|"):
             in_table = False
             continue
         cells = _cells(line)
-        if tuple(cell.lower() for cell in cells) == TABLE_HEADER:
+        if tuple(cell.lower() for cell in cells) == header:
             in_table = True
-            continue
-        if not in_table or set("".join(cells)) <= set("-: "):
-            continue
+        elif in_table and not set("".join(cells)) <= set("-: "):
+            yield cells, line
+
+
+def parse_table(text: str) -> dict[tuple[str, str], TableRow]:
+    """Rows of every markdown table whose header is TABLE_HEADER; names may be in backticks."""
+    rows: dict[tuple[str, str], TableRow] = {}
+    for cells, line in _table_rows(text, TABLE_HEADER):
         if len(cells) != len(TABLE_HEADER):
             raise ValueError(f"artefact table row has {len(cells)} cells, expected {len(TABLE_HEADER)}: {line}")
         kind, name, status, record = cells
@@ -419,15 +423,8 @@ class PinRow:
 def parse_pins_table(text: str) -> dict[str, PinRow]:
     """The page's table of kubeadm's etcd, CoreDNS and pause tags per release (header PINS_HEADER)."""
     rows: dict[str, PinRow] = {}
-    in_table = False
-    for line in text.splitlines():
-        if not line.strip().startswith("|"):
-            in_table = False
-            continue
-        cells = _cells(line)
-        if tuple(cell.lower() for cell in cells) == PINS_HEADER:
-            in_table = True
-        elif in_table and not set("".join(cells)) <= set("-: ") and len(cells) == len(PINS_HEADER):
+    for cells, _ in _table_rows(text, PINS_HEADER):
+        if len(cells) == len(PINS_HEADER):
             release, etcd, coredns, pause, status, record = cells
             rows[release] = PinRow(release, etcd, coredns, pause, status.split(":", 1)[0].strip().lower(), record)
     return rows
