@@ -127,6 +127,8 @@ def test_new_target_groups_are_tagged_separately_only_before_1_23(release: Relea
     assert statement["Condition"] == {
         "StringEquals": {f"aws:RequestTag/{CLUSTER_TAG}": "owned"},
         "ForAllValues:StringEquals": {"aws:TagKeys": [CLUSTER_TAG, "kubernetes.io/service-name"]},
+        # Not a group another CCM or the AWS Load Balancer Controller has tagged (both name theirs k8s-*).
+        "Null": {"aws:ResourceTag/kubernetes.io/service-name": "true", "aws:ResourceTag/elbv2.k8s.aws/cluster": "true"},
     }
 
 

@@ -15,6 +15,8 @@ CREATE_ACTION_KEY: dict[str, str] = {
     "ec2:CreateTags": "ec2:CreateAction",
     "elasticloadbalancing:AddTags": "elasticloadbalancing:CreateAction",
 }
+# Tags that mark a target group as someone else's: a CCM's (any cluster) or the AWS Load Balancer Controller's.
+FOREIGN_TARGET_GROUP_TAG_KEYS: tuple[str, ...] = (SERVICE_NAME_TAG_KEY, "elbv2.k8s.aws/cluster")
 # The only service-linked role the CCM needs: AWS creates it on an account's first load balancer.
 ELB_SERVICE_LINKED_ROLE = "elasticloadbalancing.amazonaws.com"
 
@@ -111,6 +113,9 @@ def ccm_policy(release: Release, cluster_name: str, scope: AwsScope) -> PolicyDo
                 Condition={
                     "StringEquals": {f"aws:RequestTag/{cluster_tag}": OWNED},
                     "ForAllValues:StringEquals": {"aws:TagKeys": [cluster_tag, SERVICE_NAME_TAG_KEY]},
+                    # Only a group nobody has tagged yet: another cluster's CCM and the AWS Load
+                    # Balancer Controller also name theirs k8s-*, and a claimed group could be deleted.
+                    "Null": {f"aws:ResourceTag/{key}": "true" for key in FOREIGN_TARGET_GROUP_TAG_KEYS},
                 },
             )
         )

@@ -147,6 +147,20 @@ def _foreign_requests(facts: StackFacts) -> list[Foreign]:
         elb_arn(facts, "loadbalancer/net/a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5/fedcba9876543210"), other_cluster
     )
     other_tg = Resource(elb_arn(facts, "targetgroup/k8s-default-web-0a0b0c0d0e/fedcba9876543210"), other_cluster)
+    # Named like ours (k8s-*), tagged by another cluster's CCM or by the AWS Load Balancer Controller.
+    other_k8s_tgs = [
+        Resource(
+            elb_arn(facts, f"targetgroup/k8s-default-api-{index}a1b2c3d4e/0123456789abcde{index}"),
+            tags,
+            data_gap=DATA_GAP_ELB_ADD_TAGS,
+        )
+        for index, tags in enumerate(
+            (
+                {**other_cluster, "kubernetes.io/service-name": "default/api"},
+                {"elbv2.k8s.aws/cluster": f"{facts.cluster_name}-other", "ingress.k8s.aws/stack": "default/api"},
+            )
+        )
+    ]
     return [
         Foreign(
             "tag a foreign security group in the cluster VPC (other key)", "ec2:CreateTags", foreign_sg, {"Name": "x"}
@@ -194,6 +208,18 @@ def _foreign_requests(facts: StackFacts) -> list[Foreign]:
         Foreign("claim an untagged NLB (standalone AddTags)", "elasticloadbalancing:AddTags", foreign_nlb, claim),
         Foreign(
             "claim an untagged target group (standalone AddTags)", "elasticloadbalancing:AddTags", foreign_tg, claim
+        ),
+        Foreign(
+            "claim another cluster's k8s-* target group",
+            "elasticloadbalancing:AddTags",
+            other_k8s_tgs[0],
+            {**claim, "kubernetes.io/service-name": "default/api"},
+        ),
+        Foreign(
+            "claim the AWS Load Balancer Controller's k8s-* target group",
+            "elasticloadbalancing:AddTags",
+            other_k8s_tgs[1],
+            {**claim, "kubernetes.io/service-name": "default/api"},
         ),
         Foreign(
             "create another service's linked role",
