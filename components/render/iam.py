@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components.render.policy_document import VERSION, PolicyDocument, allow
 from components.tags import OWNED, cluster_tag_key
 from components.versions import NODE_IAM_ACTIONS, SERVICE_NAME_TAG_KEY, Release
 
-PolicyDocument = dict[str, Any]
-VERSION = "2012-10-17"
 # The service's condition key naming the create call that carries a new resource's tags.
 CREATE_ACTION_KEY: dict[str, str] = {
     "ec2:CreateTags": "ec2:CreateAction",
@@ -38,10 +37,6 @@ class AwsScope:
         return self.arn("ec2", f"vpc/{self.vpc_id}")
 
 
-def _statement(sid: str, actions: tuple[str, ...], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
-    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resource, **extra}
-
-
 def ec2_assume_role_policy() -> PolicyDocument:
     return {
         "Version": VERSION,
@@ -57,10 +52,10 @@ def ccm_policy(release: Release, cluster_name: str, scope: AwsScope) -> PolicyDo
     cluster_tag = cluster_tag_key(cluster_name)
     owned = {"StringEquals": {f"aws:ResourceTag/{cluster_tag}": OWNED}}
     statements = [
-        _statement("CcmDescribe", actions.read),
+        allow("CcmDescribe", actions.read),
         # Names the CCM gives what it creates: load balancers `a` + the Service's UID
         # (k8s.io/cloud-provider DefaultLoadBalancerName), target groups `k8s-<ns>-<name>-<hash>`.
-        _statement(
+        allow(
             "CcmCreateLoadBalancers",
             ("elasticloadbalancing:CreateLoadBalancer",),
             [
@@ -68,31 +63,31 @@ def ccm_policy(release: Release, cluster_name: str, scope: AwsScope) -> PolicyDo
                 scope.arn("elasticloadbalancing", "loadbalancer/net/a*/*"),
             ],
         ),
-        _statement(
+        allow(
             "CcmCreateTargetGroups",
             ("elasticloadbalancing:CreateTargetGroup",),
             scope.arn("elasticloadbalancing", "targetgroup/k8s-*/*"),
         ),
         # CreateSecurityGroup is authorized on the new group and on its VPC: only the cluster's VPC.
-        _statement(
+        allow(
             "CcmCreateSecurityGroupInClusterVpc",
             ("ec2:CreateSecurityGroup",),
             [scope.arn("ec2", "security-group/*"), scope.vpc_arn],
         ),
-        _statement(
+        allow(
             "CcmElbServiceLinkedRole",
             ("iam:CreateServiceLinkedRole",),
             f"arn:{scope.partition}:iam::{scope.account_id}:role/aws-service-role/{ELB_SERVICE_LINKED_ROLE}/"
             "AWSServiceRoleForElasticLoadBalancing",
             Condition={"StringEquals": {"iam:AWSServiceName": ELB_SERVICE_LINKED_ROLE}},
         ),
-        _statement("CcmClusterResources", actions.cluster_tagged + actions.tagging, Condition=owned),
+        allow("CcmClusterResources", actions.cluster_tagged + actions.tagging, Condition=owned),
         *_tag_on_create_statements(release),
         # readRepairClusterTags (every release) and, before 1.23, the tagging of a new ELB security
         # group: a standalone CreateTags that may only add this cluster's owned tag, on a security
         # group of the cluster's VPC. Anything wider would let the role claim a foreign group and
         # then delete it.
-        _statement(
+        allow(
             "CcmClaimSecurityGroupInClusterVpc",
             ("ec2:CreateTags",),
             scope.arn("ec2", "security-group/*"),
@@ -106,7 +101,7 @@ def ccm_policy(release: Release, cluster_name: str, scope: AwsScope) -> PolicyDo
     if release.ccm_tags_new_target_groups_separately:
         # Target groups the CCM names k8s-*, tagged in a second call right after CreateTargetGroup.
         statements.append(
-            _statement(
+            allow(
                 "CcmTagNewTargetGroups",
                 ("elasticloadbalancing:AddTags",),
                 scope.arn("elasticloadbalancing", "targetgroup/k8s-*/*"),
@@ -121,7 +116,7 @@ def ccm_policy(release: Release, cluster_name: str, scope: AwsScope) -> PolicyDo
         )
     if release.ccm_creates_untagged_listeners:
         statements.append(
-            _statement(
+            allow(
                 "CcmUntaggedListenersOfItsLoadBalancers",
                 ("elasticloadbalancing:DeleteListener", "elasticloadbalancing:ModifyListener"),
                 scope.arn("elasticloadbalancing", "listener/net/a*/*/*"),
@@ -132,7 +127,7 @@ def ccm_policy(release: Release, cluster_name: str, scope: AwsScope) -> PolicyDo
 
 def _tag_on_create_statements(release: Release) -> list[dict[str, Any]]:
     return [
-        _statement(
+        allow(
             f"CcmTagOnCreate{index}",
             (action,),
             Condition={"StringEquals": {CREATE_ACTION_KEY[action]: list(creators)}},
@@ -143,4 +138,4 @@ def _tag_on_create_statements(release: Release) -> list[dict[str, Any]]:
 
 
 def node_policy() -> PolicyDocument:
-    return {"Version": VERSION, "Statement": [_statement("NodeDescribeAndPull", NODE_IAM_ACTIONS)]}
+    return {"Version": VERSION, "Statement": [allow("NodeDescribeAndPull", NODE_IAM_ACTIONS)]}

@@ -17,12 +17,10 @@ Store uses AWS KMS"; docs/reference/aws.md). So:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from components.pki_layout import bootstrap_token_parameter
+from components.render.policy_document import VERSION, PolicyDocument, allow
 
-PolicyDocument = dict[str, Any]
-VERSION = "2012-10-17"
 SSM_READ_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters")
 # AmazonSSMManagedInstanceCore (docs/reference/aws.md) minus SSM_READ_ACTIONS: the agent's
 # registration, associations (Run Command documents), inventory and patching reports ...
@@ -113,10 +111,6 @@ class ParameterScope:
         return f"arn:{self.partition}:iam::{self.account_id}:root"
 
 
-def _statement(sid: str, actions: tuple[str, ...], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
-    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resource, **extra}
-
-
 def ssm_parameter_arn(partition: str, region: str, account_id: str, name: str) -> str:
     # Parameter names start with '/', which the ARN keeps after "parameter".
     return f"arn:{partition}:ssm:{region}:{account_id}:parameter{name}"
@@ -131,7 +125,7 @@ def ssm_read_policy(
     if control_plane:
         names.append(f"{ssm_prefix}/pki/*")
     arns = [ssm_parameter_arn(partition, region, account_id, name) for name in names]
-    return {"Version": VERSION, "Statement": [_statement("ReadOwnClusterParameters", SSM_READ_ACTIONS, arns)]}
+    return {"Version": VERSION, "Statement": [allow("ReadOwnClusterParameters", SSM_READ_ACTIONS, arns)]}
 
 
 def ssm_agent_policy() -> PolicyDocument:
@@ -139,9 +133,9 @@ def ssm_agent_policy() -> PolicyDocument:
     return {
         "Version": VERSION,
         "Statement": [
-            _statement("SsmAgent", SSM_AGENT_ACTIONS),
-            _statement("SessionManagerChannels", SESSION_MANAGER_ACTIONS),
-            _statement("RunCommandMessages", RUN_COMMAND_ACTIONS),
+            allow("SsmAgent", SSM_AGENT_ACTIONS),
+            allow("SessionManagerChannels", SESSION_MANAGER_ACTIONS),
+            allow("RunCommandMessages", RUN_COMMAND_ACTIONS),
         ],
     }
 
@@ -161,14 +155,14 @@ def secrets_key_policy(scope: ParameterScope, control_plane_role_arn: str, worke
     return {
         "Version": VERSION,
         "Statement": [
-            _statement("AccountAdministersKey", KEY_ADMIN_ACTIONS, Principal=account, Condition=not_nodes),
-            _statement(
+            allow("AccountAdministersKey", KEY_ADMIN_ACTIONS, Principal=account, Condition=not_nodes),
+            allow(
                 "AccountUsesKeyThroughSsm",
                 KEY_USE_ACTIONS,
                 Principal=account,
                 Condition={**not_nodes, "StringEquals": through_ssm},
             ),
-            _statement(
+            allow(
                 "ControlPlaneDecryptsPkiAndToken",
                 ("kms:Decrypt",),
                 Principal={"AWS": control_plane_role_arn},
@@ -177,7 +171,7 @@ def secrets_key_policy(scope: ParameterScope, control_plane_role_arn: str, worke
                     "StringLike": {PARAMETER_ARN_CONTEXT: [scope.pki_arns, scope.token_arn]},
                 },
             ),
-            _statement(
+            allow(
                 "WorkersDecryptToken",
                 ("kms:Decrypt",),
                 Principal={"AWS": worker_role_arn},
