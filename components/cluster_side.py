@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -22,12 +23,13 @@ from components.versions import Release
 class ClusterAccessArgs:
     cluster_name: str
     endpoint: pulumi.Input[str]
-    """`https://host:6443` where pulumi reaches the API server."""
+    """`https://host:6443` where pulumi reaches the API server: the Elastic IP or the load balancer."""
     cluster_ca_cert_pem: pulumi.Input[str]
     admin_cert_pem: pulumi.Input[str]
     admin_key_pem: pulumi.Input[str]
-    control_plane: pulumi.Resource
-    """The control-plane instance: the gate waits for it as well as for its answer."""
+    control_plane: Sequence[pulumi.Resource]
+    """Every control-plane instance and what routes to them (the Elastic IP's association, or the
+    load balancer's listener and target attachments): the gate waits for these as well as for an answer."""
 
 
 class ClusterAccess(pulumi.ComponentResource):
@@ -43,7 +45,7 @@ class ClusterAccess(pulumi.ComponentResource):
             f"{name}-api-ready",
             endpoint=args.endpoint,
             ca_cert_pem=args.cluster_ca_cert_pem,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.control_plane]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.control_plane)),
         )
         # The server comes from the gate's output, so the provider cannot be configured
         # before the API server has answered.
@@ -74,8 +76,9 @@ class ClusterSideArgs:
     ccm_image: str
     """The release row's published image unless the stack overrides it."""
     smoke_workload: bool
-    api_server_host: str
-    """The control plane's fixed private address, known before it boots."""
+    api_server_host: pulumi.Input[str]
+    """Where Cilium's agents reach the API server: the first control plane's fixed private address
+    with an Elastic IP, the load balancer's DNS name with one."""
     cluster_ca_cert_pem: pulumi.Input[str]
     front_proxy_ca_cert_pem: pulumi.Input[str]
     provider: k8s.Provider

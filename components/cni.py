@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,15 +18,16 @@ NAMESPACE = "kube-system"
 class CiliumCniArgs:
     chart: CiliumChart
     """The release row's pinned chart; its values schema decides how the values are spelled."""
-    api_server_host: str
-    """The control plane's fixed address: the agent needs the API server before the kubernetes
-    Service works (there is no kube-proxy rule for it until a CNI runs)."""
+    api_server_host: pulumi.Input[str]
+    """The API server's host (the first control plane's fixed address, or the API load balancer's DNS
+    name; port separate): the agent needs the API server before the kubernetes Service works (there
+    is no kube-proxy rule for it until a CNI runs)."""
     api_server_port: int
     provider: k8s.Provider
 
     def __post_init__(self) -> None:
         # Caught here rather than as a crash-looping agent on a cluster that took minutes to boot.
-        if not self.api_server_host.strip():
+        if isinstance(self.api_server_host, str) and not self.api_server_host.strip():
             raise ValueError("CiliumCniArgs.api_server_host is empty: the agent could not reach the API server")
         if not 0 < self.api_server_port < 65536:
             raise ValueError(f"CiliumCniArgs.api_server_port = {self.api_server_port}: allowed is 1-65535")
@@ -49,7 +51,7 @@ class CiliumCni(pulumi.ComponentResource):
             version=self.chart_version,
             namespace=NAMESPACE,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=HELM_REPOSITORY),
-            values=cilium_values(self.values_schema, args.api_server_host, args.api_server_port),
+            values=self._values(args),
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
         )
         self.register_outputs(
@@ -59,3 +61,10 @@ class CiliumCni(pulumi.ComponentResource):
                 "valuesSchema": self.values_schema.value,
             }
         )
+
+    def _values(self, args: CiliumCniArgs) -> pulumi.Input[dict[str, Any]]:
+        """The chart values; a host known only later (a load balancer's name) is applied at this edge."""
+        if isinstance(args.api_server_host, str):
+            return cilium_values(self.values_schema, args.api_server_host, args.api_server_port)
+        host: pulumi.Output[str] = pulumi.Output.from_input(args.api_server_host)
+        return host.apply(lambda known: cilium_values(self.values_schema, known, args.api_server_port))

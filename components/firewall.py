@@ -21,6 +21,7 @@ class Source(enum.Enum):
     ADMIN = "admin"  # the configured admin CIDRs, both families
     VPC = "vpc"  # the VPC's IPv4 block and its Amazon IPv6 /56
     INTERNET = "internet"  # 0.0.0.0/0 and ::/0 - only for path-MTU ICMP
+    API_LOAD_BALANCER = "api-load-balancer"  # the API load balancer's group, when the stack has one
 
 
 NODES = (Source.CONTROL_PLANE, Source.WORKERS)
@@ -41,7 +42,15 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("apiserver", "tcp", 6443, 6443, CONTROL_PLANE_ONLY, (*NODES, Source.ADMIN), "kube-apiserver"),
+    Rule(
+        "apiserver",
+        "tcp",
+        6443,
+        6443,
+        CONTROL_PLANE_ONLY,
+        (*NODES, Source.ADMIN, Source.API_LOAD_BALANCER),
+        "kube-apiserver",
+    ),
     Rule("etcd", "tcp", 2379, 2380, CONTROL_PLANE_ONLY, (Source.CONTROL_PLANE,), "etcd client and peer"),
     Rule(
         "kcm-sched", "tcp", 10257, 10259, CONTROL_PLANE_ONLY, (Source.CONTROL_PLANE,), "controller-manager, scheduler"
@@ -58,6 +67,15 @@ RULES: tuple[Rule, ...] = (
     Rule("pmtu", "icmp", 3, 4, BOTH_ROLES, (Source.INTERNET,), "IPv4 path-MTU discovery"),
     Rule("pmtu6", "icmpv6", 2, 0, BOTH_ROLES, (Source.INTERNET,), "IPv6 path-MTU discovery"),
 )
+
+
+API_LOAD_BALANCER_RULES: tuple[Rule, ...] = (
+    Rule("apiserver", "tcp", 6443, 6443, (), (*NODES, Source.ADMIN), "kube-apiserver through the API load balancer"),
+)
+"""What the API load balancer's own security group admits (`to` is empty: the group belongs to the
+load balancer, not to a node role). Its only egress is 6443 to the control planes' group: traffic
+and health checks (`API_LOAD_BALANCER_EGRESS_PORT`)."""
+API_LOAD_BALANCER_EGRESS_PORT = 6443
 
 
 def rules_for(role: NodeRole) -> tuple[Rule, ...]:

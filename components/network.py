@@ -10,7 +10,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.firewall import NodeRole, Rule, Source, rules_for
+from components.firewall import (
+    API_LOAD_BALANCER_EGRESS_PORT,
+    API_LOAD_BALANCER_RULES,
+    NodeRole,
+    Rule,
+    Source,
+    rules_for,
+)
 from components.network_plan import SubnetPlan, ipv6_subnet
 from components.tags import SubnetTier, cluster_tags, subnet_tags
 
@@ -29,6 +36,9 @@ class DualStackNetworkArgs:
     subnets: tuple[SubnetPlan, ...]
     nat_gateway: bool
     admin_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    api_load_balancer: bool = False
+    """Also a security group for the API server's load balancer (`API_LOAD_BALANCER_RULES`), which
+    the control planes admit on 6443."""
 
 
 class DualStackNetwork(pulumi.ComponentResource):
@@ -48,6 +58,8 @@ class DualStackNetwork(pulumi.ComponentResource):
     """The private subnets' IPv4 way out, if there are private subnets."""
     security_groups: dict[NodeRole, aws.ec2.SecurityGroup]
     """Exactly one cluster-tagged group per node role: the CCM refuses instances with several."""
+    api_load_balancer_group: aws.ec2.SecurityGroup | None
+    """The API load balancer's own group (6443 from the admin CIDRs and the nodes), if it has one."""
 
     def __init__(self, name: str, args: DualStackNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8sdualstack:network:DualStackNetwork", name, None, opts)
@@ -74,17 +86,19 @@ class DualStackNetwork(pulumi.ComponentResource):
         if self.private_subnets:
             self.route_tables.append(self._private_routes())
         self.security_groups = {role: self._security_group(role) for role in NodeRole}
+        self.api_load_balancer_group = self._api_load_balancer_group() if args.api_load_balancer else None
         for role, group in self.security_groups.items():
             self._firewall(role, group)
 
-        self.register_outputs(
-            {
-                "vpcId": self.vpc.id,
-                "vpcIpv6CidrBlock": self.vpc.ipv6_cidr_block,
-                "subnetIds": [subnet.id for subnet in self.subnets.values()],
-                "securityGroupIds": {role.value: group.id for role, group in self.security_groups.items()},
-            }
-        )
+        outputs: dict[str, object] = {
+            "vpcId": self.vpc.id,
+            "vpcIpv6CidrBlock": self.vpc.ipv6_cidr_block,
+            "subnetIds": [subnet.id for subnet in self.subnets.values()],
+            "securityGroupIds": {role.value: group.id for role, group in self.security_groups.items()},
+        }
+        if self.api_load_balancer_group is not None:
+            outputs["apiLoadBalancerSecurityGroupId"] = self.api_load_balancer_group.id
+        self.register_outputs(outputs)
 
     def internet_path(self, subnet_name: str) -> tuple[pulumi.Resource, ...]:
         """What traffic from the subnet (by plan name) to the internet needs: its route-table
@@ -194,24 +208,55 @@ class DualStackNetwork(pulumi.ComponentResource):
         )
         return group
 
+    def _api_load_balancer_group(self) -> aws.ec2.SecurityGroup:
+        """The API load balancer's group: admits `API_LOAD_BALANCER_RULES`, sends only to the control planes."""
+        group_name = f"{self._name}-api-lb"
+        group = aws.ec2.SecurityGroup(
+            group_name,
+            vpc_id=self.vpc.id,
+            description=f"{self._args.cluster_name} API server load balancer",
+            tags=self._tags(group_name),
+            opts=self._child(),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{group_name}-egress-control-plane",
+            security_group_id=group.id,
+            description="kube-apiserver traffic and /readyz health checks to the control planes",
+            ip_protocol="tcp",
+            from_port=API_LOAD_BALANCER_EGRESS_PORT,
+            to_port=API_LOAD_BALANCER_EGRESS_PORT,
+            referenced_security_group_id=self.security_groups[NodeRole.CONTROL_PLANE].id,
+            tags=self._tags(f"{group_name}-egress-control-plane"),
+            opts=self._child(parent=group),
+        )
+        for rule in API_LOAD_BALANCER_RULES:
+            self._ingress(group, group_name, rule)
+        return group
+
     def _firewall(self, role: NodeRole, group: aws.ec2.SecurityGroup) -> None:
         for rule in rules_for(role):
-            for source in rule.sources:
-                for suffix, peer in self._peers(rule, source):
-                    aws.vpc.SecurityGroupIngressRule(
-                        f"{self._name}-{role.value}-{rule.name}-from-{suffix}",
-                        security_group_id=group.id,
-                        description=rule.description,
-                        ip_protocol=rule.protocol,
-                        from_port=rule.from_port,
-                        to_port=rule.to_port,
-                        tags=self._tags(f"{self._name}-{role.value}-{rule.name}"),
-                        opts=self._child(parent=group),
-                        **peer,
-                    )
+            self._ingress(group, f"{self._name}-{role.value}", rule)
+
+    def _ingress(self, group: aws.ec2.SecurityGroup, prefix: str, rule: Rule) -> None:
+        for source in rule.sources:
+            for suffix, peer in self._peers(rule, source):
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{prefix}-{rule.name}-from-{suffix}",
+                    security_group_id=group.id,
+                    description=rule.description,
+                    ip_protocol=rule.protocol,
+                    from_port=rule.from_port,
+                    to_port=rule.to_port,
+                    tags=self._tags(f"{prefix}-{rule.name}"),
+                    opts=self._child(parent=group),
+                    **peer,
+                )
 
     def _peers(self, rule: Rule, source: Source) -> list[tuple[str, dict[str, pulumi.Input[str]]]]:
         """(name suffix, peer argument) pairs for one rule source; one per family for CIDR sources."""
+        if source is Source.API_LOAD_BALANCER:
+            group = self.api_load_balancer_group
+            return [(source.value, {"referenced_security_group_id": group.id})] if group is not None else []
         if source in (Source.CONTROL_PLANE, Source.WORKERS):
             role = NodeRole.CONTROL_PLANE if source is Source.CONTROL_PLANE else NodeRole.WORKER
             return [(source.value, {"referenced_security_group_id": self.security_groups[role].id})]

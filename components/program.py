@@ -10,28 +10,32 @@ from components.cluster_side import ClusterAccess, ClusterAccessArgs, ClusterSid
 from components.firewall import NodeRole
 from components.identity import ClusterIdentity, ClusterIdentityArgs
 from components.network import DualStackNetwork, DualStackNetworkArgs
-from components.network_plan import endpoint, fixed_host, ipv6_subnet, plan_subnets
-from components.nodes import ControlPlane, ControlPlaneArgs, NodeSpec, NodeSubnet, WorkerPool, WorkerPoolArgs
+from components.network_plan import plan_subnets
+from components.nodes import ControlPlane, ControlPlaneArgs, NodeSpec, WorkerPool, WorkerPoolArgs
 from components.pki import ClusterPki, ClusterPkiArgs
-from components.render.bootstrap import ClusterBootstrap
 from components.render.smoke import NODE_ADDRESSES_COMMAND, SERVICE_FAMILIES_COMMAND, SERVICE_IPS_COMMAND
+from components.render.verify import worker_group_command
 from components.secrets_key import ClusterSecretsKey, ClusterSecretsKeyArgs
 from components.settings import (
     AZ_COUNT_RANGE,
     CONFIG_KEYS,
     PROJECT,
     PROVIDER_KEYS,
+    REMOVED_KEYS,
+    ApiEndpointKind,
     ConfigError,
     StackSettings,
     parse_settings,
 )
 from components.settings_reader import ConfigProblem
 from components.tags import SubnetTier
+from components.topology import api_load_balancer, cluster_bootstrap, control_plane_seats, node_subnet
 
 
 def read_raw_config() -> dict[str, str]:
-    """The config strings the engine passed (Pulumi.yaml defaults already applied)."""
-    keys = [f"{PROJECT}:{key}" for key in CONFIG_KEYS] + list(PROVIDER_KEYS)
+    """The config strings the engine passed (Pulumi.yaml defaults already applied), and removed keys
+    a stack file still sets (the engine passes a stack's keys whether the project declares them or not)."""
+    keys = [f"{PROJECT}:{key}" for key in (*CONFIG_KEYS, *REMOVED_KEYS)] + list(PROVIDER_KEYS)
     raw = {key: pulumi.runtime.get_config(key) for key in keys}
     return {key: value for key, value in raw.items() if value is not None}
 
@@ -63,7 +67,7 @@ def resolve_zones(settings: StackSettings) -> tuple[str, ...]:
 def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     name = settings.cluster_name
     release = settings.release
-    net_settings, node_settings = settings.network, settings.nodes
+    net_settings, node_settings, topology = settings.network, settings.nodes, settings.topology
     plans = plan_subnets(
         name, net_settings.vpc_ipv4_cidr, net_settings.subnet_ipv4_prefix_length, zones, net_settings.private_subnets
     )
@@ -75,6 +79,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             subnets=plans,
             nat_gateway=net_settings.nat_gateway,
             admin_cidrs=net_settings.admin_cidrs,
+            api_load_balancer=topology.api_endpoint is ApiEndpointKind.NLB,
         ),
     )
     identity = ClusterIdentity(
@@ -110,19 +115,12 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
         ),
     )
 
-    control_plane_subnet = next(plan for plan in plans if plan.tier is SubnetTier.PUBLIC)
-    control_plane_ipv4 = fixed_host(control_plane_subnet.ipv4_cidr)
-    cluster = ClusterBootstrap(
-        release=release,
-        cluster_name=name,
-        region=settings.region,
-        ip_families=settings.ip_families,
-        pod_cidrs=net_settings.pod_cidrs,
-        service_cidrs=net_settings.service_cidrs,
-        control_plane_endpoint=endpoint(control_plane_ipv4),
-        ssm_prefix=settings.ssm_prefix,
-        architecture=node_settings.architecture,
-    )
+    seats = control_plane_seats(network, plans, topology.control_plane_count)
+    load_balancer = api_load_balancer(settings, network, plans)
+    # Where the nodes and Cilium reach the API server: the load balancer, or the one control plane's
+    # fixed private address (its Elastic IP is for pulumi and kubectl).
+    api_host: pulumi.Input[str] = load_balancer.host if load_balancer else seats[0].private_ipv4
+    cluster = cluster_bootstrap(settings, api_host)
     ami_id = node_settings.ami_id or ubuntu_ami_id(release.ubuntu_release, node_settings.architecture)
 
     # Each role boots only once the parameters it reads (workers: just the join token), the key
@@ -142,29 +140,26 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             boot_dependencies=boot_reads[role],
         )
 
-    def node_subnet(plan_name: str) -> NodeSubnet:
-        return NodeSubnet(network.subnets[plan_name].id, network.internet_path(plan_name))
-
     control_plane = ControlPlane(
         f"{name}-control-plane",
         ControlPlaneArgs(
+            cluster_name=name,
             cluster=cluster,
             node=node_spec(NodeRole.CONTROL_PLANE, node_settings.control_plane_instance_type),
-            subnet=node_subnet(control_plane_subnet.name),
-            private_ipv4=control_plane_ipv4,
-            ipv6=network.vpc.ipv6_cidr_block.apply(
-                lambda block: fixed_host(ipv6_subnet(block, control_plane_subnet.ipv6_index))
-            ),
+            seats=seats,
+            load_balancer=load_balancer,
+            cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
         ),
     )
     worker_tier = SubnetTier.PRIVATE if net_settings.private_subnets else SubnetTier.PUBLIC
     workers = WorkerPool(
         f"{name}-workers",
         WorkerPoolArgs(
+            cluster_name=name,
             cluster=cluster,
             node=node_spec(NodeRole.WORKER, node_settings.worker_instance_type),
-            subnets=[node_subnet(plan.name) for plan in plans if plan.tier is worker_tier],
-            count=node_settings.worker_count,
+            subnets=[node_subnet(network, plan.name) for plan in plans if plan.tier is worker_tier],
+            scaling=topology.workers,
             cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
         ),
     )
@@ -177,7 +172,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
             admin_cert_pem=pki.admin_cert_pem,
             admin_key_pem=pki.admin_key_pem,
-            control_plane=control_plane.instance,
+            control_plane=[*control_plane.instances, *control_plane.routes],
         ),
     )
     cluster_side = install_cluster_side(
@@ -185,17 +180,16 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             release=release,
             cluster_name=name,
             region=settings.region,
-            zone=control_plane_subnet.zone,
+            zone=seats[0].zone,
             ip_families=settings.ip_families,
             ccm_image=settings.effective_ccm_image,
             smoke_workload=settings.cluster_side.smoke_workload,
-            api_server_host=control_plane_ipv4,
+            api_server_host=api_host,
             cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
             front_proxy_ca_cert_pem=pki.front_proxy_ca_cert_pem,
             provider=access.provider,
         )
     )
-    nodes = {**control_plane.nodes, **workers.nodes}
 
     pulumi.export("kubernetesVersion", release.kubernetes_version)
     pulumi.export("ccmImage", settings.effective_ccm_image)
@@ -203,20 +197,23 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
     pulumi.export("vpcIpv6CidrBlock", network.vpc.ipv6_cidr_block)
     pulumi.export("subnetIds", {plan_name: subnet.id for plan_name, subnet in network.subnets.items()})
     pulumi.export("controlPlaneEndpoint", control_plane.endpoint)
+    pulumi.export("apiServerHost", control_plane.host)
     pulumi.export("controlPlaneIpv6", control_plane.ipv6)
+    pulumi.export("controlPlaneInstanceIds", [instance.id for instance in control_plane.instances])
+    pulumi.export(
+        "controlPlaneAddresses",
+        {
+            node_name: {"ipv4": node.private_ip, "ipv6": node.ipv6_addresses.apply(lambda a: a[0] if a else None)}
+            for node_name, node in control_plane.nodes.items()
+        },
+    )
+    pulumi.export("workerAutoScalingGroup", workers.group_name)
+    pulumi.export("verifyWorkers", workers.group_name.apply(worker_group_command))
     pulumi.export("clusterCaCertificate", pki.cluster_ca_cert_pem)
     pulumi.export("frontProxyCaCertificate", pki.front_proxy_ca_cert_pem)
     pulumi.export("etcdCaCertificate", pki.etcd_ca_cert_pem)
     pulumi.export("ssmParameterPrefix", settings.ssm_prefix)
     pulumi.export("secretsKeyArn", secrets_key.key_arn)
-    pulumi.export("workerInstanceIds", [instance.id for instance in workers.nodes.values()])
-    pulumi.export(
-        "nodeAddresses",
-        {
-            node_name: {"ipv4": node.private_ip, "ipv6": node.ipv6_addresses.apply(lambda a: a[0] if a else None)}
-            for node_name, node in nodes.items()
-        },
-    )
     pulumi.export("kubeconfig", access.kubeconfig)
     pulumi.export("verifyNodeAddresses", NODE_ADDRESSES_COMMAND)
     if cluster_side.smoke is not None:

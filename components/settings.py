@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ from components.versions import Release, UnsupportedVersionError, release_for, s
 VPC_PREFIX_RANGE = (16, 28)
 SUBNET_PREFIX_RANGE = (17, 28)
 AZ_COUNT_RANGE = (2, 6)
-WORKER_COUNT_RANGE = (0, 1000)
+WORKER_POOL_SIZE_RANGE = (0, 1000)
+# An odd number of stacked etcd members: 3 survive the loss of one, 5 of two (etcd FAQ, "Why an odd
+# number of cluster members?"); one per zone.
+CONTROL_PLANE_COUNTS = (1, 3, 5)
 ROOT_VOLUME_GIB_RANGE = (20, 16384)
 VALIDITY_HOURS_RANGE = (24, 24 * 365 * 30)
 # kube-controller-manager hands every node a /24 (IPv4) and a /64 (IPv6) of the pod CIDRs and
@@ -61,7 +65,11 @@ CONFIG_KEYS: tuple[str, ...] = (
     "adminCidrs",
     "controlPlaneInstanceType",
     "workerInstanceType",
-    "workerCount",
+    "controlPlaneCount",
+    "apiEndpoint",
+    "workerMinSize",
+    "workerMaxSize",
+    "workerDesiredCapacity",
     "architecture",
     "rootVolumeSizeGib",
     "amiId",
@@ -71,6 +79,12 @@ CONFIG_KEYS: tuple[str, ...] = (
     "certValidityHours",
 )
 PROVIDER_KEYS: tuple[str, ...] = ("aws:region",)
+REMOVED_KEYS: Mapping[str, str] = {
+    "workerCount": "workerMinSize, workerMaxSize and workerDesiredCapacity (the workers are an Auto Scaling "
+    "group now; set all three to the old count for the same fixed pool)",
+}
+"""Project keys that no longer exist -> what replaces them. Not declared in Pulumi.yaml, so a stack
+file that still sets one is reported by name instead of being silently ignored."""
 
 
 class IpFamily(enum.Enum):
@@ -81,6 +95,15 @@ class IpFamily(enum.Enum):
 class Architecture(enum.Enum):
     AMD64 = "amd64"
     ARM64 = "arm64"
+
+
+class ApiEndpointKind(enum.Enum):
+    """How kubectl, the nodes and Cilium reach the API server."""
+
+    ELASTIC_IP = "elastic-ip"
+    """An Elastic IP on the single control plane (nodes use its fixed private address)."""
+    NLB = "nlb"
+    """An internet-facing dual-stack Network Load Balancer in front of every control plane."""
 
 
 def instance_architecture(instance_type: str) -> Architecture | None:
@@ -124,13 +147,36 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True)
+class WorkerScaling:
+    """The workers' Auto Scaling group sizes: min <= desired <= max."""
+
+    min_size: int
+    max_size: int
+    desired_capacity: int
+
+
+@dataclass(frozen=True)
+class TopologySettings:
+    """How many nodes of each role, and how the API server is reached."""
+
+    control_plane_count: int
+    """1, 3 or 5; one per zone (the first `control_plane_count` zones)."""
+    api_endpoint: ApiEndpointKind
+    workers: WorkerScaling
+
+    @property
+    def max_nodes(self) -> int:
+        """The most nodes the cluster can have at once: the pod CIDRs need a block for each."""
+        return self.control_plane_count + self.workers.max_size
+
+
+@dataclass(frozen=True)
 class NodeSettings:
-    """The EC2 instances: one control plane and `worker_count` workers of one architecture."""
+    """The EC2 instances of both roles: one architecture, one instance type per role."""
 
     architecture: Architecture
     control_plane_instance_type: str
     worker_instance_type: str
-    worker_count: int
     root_volume_size_gib: int
     ami_id: str | None
     """None means Canonical's Ubuntu image for the release and architecture."""
@@ -161,6 +207,7 @@ class StackSettings:
     release: Release
     primary_ip_family: IpFamily
     network: NetworkSettings
+    topology: TopologySettings
     nodes: NodeSettings
     pki: PkiSettings
     cluster_side: ClusterSideSettings
@@ -196,10 +243,11 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
     )
     region = read.matching("aws:region", _REGION, "an AWS region name such as us-east-1")
     primary = _read_primary_ip_family(read, release)
-    # Read once, here: it sizes the worker pool and, with the control plane, the pod CIDRs.
-    worker_count = read.integer("workerCount", WORKER_COUNT_RANGE)
-    nodes = read_node_settings(read, worker_count)
-    network = read_network_settings(read, region, worker_count)
+    _report_removed_keys(read)
+    # Read before the network: the node counts size the pod CIDRs and need a zone per control plane.
+    topology = read_topology_settings(read)
+    nodes = read_node_settings(read)
+    network = read_network_settings(read, region, topology)
     pki = read_pki_settings(read)
     cluster_side = read_cluster_side_settings(read)
     if read.problems:
@@ -211,10 +259,26 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
         release=known(release),
         primary_ip_family=known(primary),
         network=known(network),
+        topology=known(topology),
         nodes=known(nodes),
         pki=known(pki),
         cluster_side=known(cluster_side),
     )
+
+
+def _report_removed_keys(read: ConfigReader) -> None:
+    for key, replacement in REMOVED_KEYS.items():
+        text = read.raw.get(f"{PROJECT}:{key}")
+        if text is not None:
+            read.problem(key, _decoded_or_text(text), f"nothing: {key} was removed, set {replacement}")
+
+
+def _decoded_or_text(text: str) -> object:
+    try:
+        value: object = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    return value
 
 
 def _read_release(read: ConfigReader) -> Release | None:
@@ -241,10 +305,14 @@ def _read_primary_ip_family(read: ConfigReader, release: Release | None) -> IpFa
     return primary
 
 
-def read_network_settings(read: ConfigReader, region: str | None, worker_count: int | None) -> NetworkSettings | None:
-    """Zones must belong to `region`; the pod ranges need a block for each of `worker_count` + 1 nodes."""
+def read_network_settings(
+    read: ConfigReader, region: str | None, topology: TopologySettings | None
+) -> NetworkSettings | None:
+    """Zones must belong to `region` and hold a control plane each; the pod ranges need a block for
+    each of the most nodes `topology` allows (control planes + the workers' maximum)."""
     mark = read.mark()
     zone_count, zones = _read_zones(read, region)
+    _check_a_zone_per_control_plane(read, zone_count, topology)
     vpc = read.checked(
         "vpcIpv4Cidr",
         read.ipv4_network("vpcIpv4Cidr"),
@@ -257,7 +325,7 @@ def read_network_settings(read: ConfigReader, region: str | None, worker_count: 
     _check_subnet_capacity(read, vpc, subnet_prefix, zone_count, private_subnets)
     _check_egress(read, private_subnets, nat_gateway)
 
-    node_count = None if worker_count is None else worker_count + 1
+    node_count = None if topology is None else topology.max_nodes
     pod_v4 = _pod_cidr(read, "podIpv4Cidr", read.ipv4_network("podIpv4Cidr"), node_count)
     pod_v6 = _pod_cidr(read, "podIpv6Cidr", read.ipv6_network("podIpv6Cidr"), node_count)
     service_v4 = _service_cidr(read, "serviceIpv4Cidr", read.ipv4_network("serviceIpv4Cidr"))
@@ -290,6 +358,18 @@ def _read_zones(read: ConfigReader, region: str | None) -> tuple[int | None, tup
     if zones and not AZ_COUNT_RANGE[0] <= len(set(zones)) == len(zones) <= AZ_COUNT_RANGE[1]:
         read.problem("availabilityZones", zones, f"{AZ_COUNT_RANGE[0]} to {AZ_COUNT_RANGE[1]} distinct zones")
     return len(zones) or count, tuple(zones)
+
+
+def _check_a_zone_per_control_plane(
+    read: ConfigReader, zone_count: int | None, topology: TopologySettings | None
+) -> None:
+    if zone_count is None or topology is None or topology.control_plane_count <= zone_count:
+        return
+    read.problem(
+        "controlPlaneCount",
+        topology.control_plane_count,
+        f"at most the {zone_count} zones of availabilityZoneCount/availabilityZones: one control plane per zone",
+    )
 
 
 def _check_subnet_capacity(
@@ -353,7 +433,42 @@ def _read_admin_cidrs(read: ConfigReader) -> tuple[IPNetwork, ...]:
     return admin or ()
 
 
-def read_node_settings(read: ConfigReader, worker_count: int | None) -> NodeSettings | None:
+def read_topology_settings(read: ConfigReader) -> TopologySettings | None:
+    """Control planes (1, 3 or 5; more than one needs the load balancer) and the workers' group sizes."""
+    mark = read.mark()
+    count = read.integer("controlPlaneCount", (CONTROL_PLANE_COUNTS[0], CONTROL_PLANE_COUNTS[-1]))
+    if count is not None and count not in CONTROL_PLANE_COUNTS:
+        read.problem("controlPlaneCount", count, "1, 3 or 5: etcd needs a majority, an even member adds no tolerance")
+        count = None
+    api_endpoint = read.choice("apiEndpoint", ApiEndpointKind)
+    if api_endpoint is ApiEndpointKind.ELASTIC_IP and count is not None and count > 1:
+        read.problem(
+            "apiEndpoint",
+            api_endpoint.value,
+            f"nlb when controlPlaneCount is {count}: an Elastic IP reaches one control plane",
+        )
+    workers = _read_worker_scaling(read)
+    if read.failed_since(mark):
+        return None
+    return TopologySettings(control_plane_count=known(count), api_endpoint=known(api_endpoint), workers=known(workers))
+
+
+def _read_worker_scaling(read: ConfigReader) -> WorkerScaling | None:
+    low = read.integer("workerMinSize", WORKER_POOL_SIZE_RANGE)
+    high = read.integer("workerMaxSize", WORKER_POOL_SIZE_RANGE)
+    desired = read.integer("workerDesiredCapacity", WORKER_POOL_SIZE_RANGE)
+    if low is None or high is None or desired is None:
+        return None
+    if low > high:
+        read.problem("workerMinSize", low, f"at most workerMaxSize ({high})")
+        return None
+    if not low <= desired <= high:
+        read.problem("workerDesiredCapacity", desired, f"from workerMinSize ({low}) to workerMaxSize ({high})")
+        return None
+    return WorkerScaling(min_size=low, max_size=high, desired_capacity=desired)
+
+
+def read_node_settings(read: ConfigReader) -> NodeSettings | None:
     """Both instance types must run the one architecture the AMI is built for."""
     mark = read.mark()
     architecture = read.choice("architecture", Architecture)
@@ -363,13 +478,12 @@ def read_node_settings(read: ConfigReader, worker_count: int | None) -> NodeSett
     ami_id = read.matching(
         "amiId", _AMI, "empty (look up Canonical's Ubuntu) or an AMI ID such as ami-0123456789abcdef0"
     )
-    if read.failed_since(mark) or worker_count is None:
+    if read.failed_since(mark):
         return None
     return NodeSettings(
         architecture=known(architecture),
         control_plane_instance_type=known(control_plane_type),
         worker_instance_type=known(worker_type),
-        worker_count=worker_count,
         root_volume_size_gib=known(root_volume),
         ami_id=ami_id or None,
     )

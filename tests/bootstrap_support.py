@@ -16,8 +16,16 @@ import yaml
 from golden_support import GOLDEN_DIR
 
 from components.render.bootstrap import ClusterBootstrap
-from components.render.cloudinit import render_control_plane_user_data, render_worker_user_data
-from components.render.kubeadm import render_init_configuration, render_join_configuration
+from components.render.cloudinit import (
+    render_control_plane_join_user_data,
+    render_control_plane_user_data,
+    render_worker_user_data,
+)
+from components.render.kubeadm import (
+    render_control_plane_join_configuration,
+    render_init_configuration,
+    render_join_configuration,
+)
 from components.settings import Architecture, DualStackCidrs, IpFamily
 from components.versions import RELEASES, NodeIpMode, Release
 
@@ -26,6 +34,8 @@ PREFIX = "/k8s-dualstack-aws/dev"
 ENDPOINT = "10.0.0.10:6443"
 SANS = ("203.0.113.10", "10.0.0.10", "2600:1f18:1234:5600::10")
 CA_HASH = "sha256:" + "0123456789abcdef" * 4
+# The other control planes of a three-zone cluster, as a joining one lists them (its own is left out).
+ETCD_PEERS = ("10.0.0.10", "10.0.32.10")
 V4_FIRST = (IpFamily.IPV4, IpFamily.IPV6)
 V6_FIRST = (IpFamily.IPV6, IpFamily.IPV4)
 # Shape kubeadm demands of a bootstrap token: a real one must never reach user data.
@@ -91,6 +101,12 @@ def join_docs(release: Release, families: tuple[IpFamily, IpFamily] = V4_FIRST) 
     return documents(render_join_configuration(make_cluster(release, families), CA_HASH))
 
 
+def control_plane_join_docs(
+    release: Release, families: tuple[IpFamily, IpFamily] = V4_FIRST
+) -> dict[str, dict[str, Any]]:
+    return documents(render_control_plane_join_configuration(make_cluster(release, families), CA_HASH))
+
+
 def as_map(release: Release, args: Any) -> dict[str, str]:
     """Reads extraArgs in the form the release's kubeadm API must use, failing on the other form."""
     if expected_kubeadm_api(release).endswith("v1beta4"):
@@ -101,7 +117,7 @@ def as_map(release: Release, args: Any) -> dict[str, str]:
     return args
 
 
-ROLES = ["control-plane", "worker"]
+ROLES = ["control-plane", "first-of-three-control-planes", "join-control-plane", "worker"]
 
 
 def user_data(
@@ -110,6 +126,10 @@ def user_data(
     cluster = make_cluster(release, families, arch)
     if role == "control-plane":
         return render_control_plane_user_data(cluster, SANS)
+    if role == "first-of-three-control-planes":
+        return render_control_plane_user_data(cluster, SANS, ca_cert_hash=CA_HASH, etcd_peers=ETCD_PEERS)
+    if role == "join-control-plane":
+        return render_control_plane_join_user_data(cluster, CA_HASH, ETCD_PEERS)
     return render_worker_user_data(cluster, CA_HASH)
 
 

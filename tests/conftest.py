@@ -3,7 +3,7 @@
     def test_vpc_is_dual_stack(render_graph):
         graph = render_graph("dev")                      # up mode, cached for the session
         preview = render_graph("dev", preview=True)      # preview mode, cached too
-        odd = render_graph("dev", overrides={"workerCount": 0})   # never cached
+        odd = render_graph("dev", overrides={"workerDesiredCapacity": 0, "workerMinSize": 0})   # never cached
 
 Cached graphs are shared between tests: read them, never mutate them. A run with overrides or
 a custom `program` is evaluated every time. A program error is cached like a graph and raised

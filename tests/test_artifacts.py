@@ -186,7 +186,9 @@ def test_every_download_of_the_boot_script_is_collected_with_its_checksum(
     graph = render_graph(stack)
     binaries = {a.name: a for a in collect(graph) if a.kind is Kind.BINARY}
     assert len(binaries) == len(scripts.KUBERNETES_BINARIES) + 1  # + crictl
-    for record in graph.by_type("aws:ec2/instance:Instance"):
+    nodes = graph.by_type("aws:ec2/instance:Instance") + graph.by_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert len(nodes) == int(stack_config(stack)["k8s-dualstack-aws:controlPlaneCount"]) + 1
+    for record in nodes:
         text = cloud_config_text(record)
         assert text is not None, record.name
         files = {entry["path"]: decode_file_content(entry) for entry in yaml.safe_load(text)["write_files"]}

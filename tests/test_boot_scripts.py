@@ -76,19 +76,54 @@ case "$1" in
     cp "$3" "${STUB_ROOT}/captured-kubeadm.yaml"
     tries=$(( $(cat "${STUB_ROOT}/join-tries" 2>/dev/null || echo 0) + 1 ))
     echo "${tries}" >"${STUB_ROOT}/join-tries"
-    [[ "${tries}" -ge "${STUB_JOIN_SUCCEEDS_AT}" ]] ;;
+    [[ "${tries}" -ge "${STUB_JOIN_SUCCEEDS_AT}" ]] || exit 1
+    if grep -q '^controlPlane:' "$3"; then
+      mkdir -p "${STUB_ROOT}/etc/kubernetes"
+      echo "admin kubeconfig" >"${STUB_ROOT}/etc/kubernetes/admin.conf"
+    fi ;;
+  reset)
+    # As kubeadm reset does: the certificates directory is emptied.
+    rm -rf "${STUB_ROOT}/etc/kubernetes/pki" ;;
+esac
+"""
+
+# containerd's ctr: pulls nothing, runs the etcdctl of the "image" as the stub below.
+STUB_CTR = r"""#!/bin/bash
+echo "ctr $*" >>"${STUB_LOG}"
+[[ "$3" == images ]] && exit 0
+while [[ $# -gt 0 && "$1" != */etcdctl ]]; do shift; done
+shift
+exec "${STUB_ROOT}/stubs/etcdctl-in-image" "$@"
+"""
+
+STUB_ETCDCTL = r"""#!/bin/bash
+echo "etcdctl $*" >>"${STUB_LOG}"
+case "$*" in
+  *"member list"*)
+    [[ -z "${STUB_ETCD_DOWN:-}" ]] || { echo "dial tcp: connect: connection refused" >&2; exit 1; }
+    cat "${STUB_MEMBERS}" ;;
+  *"member remove"*)
+    id="${*: -1}"
+    sed -i "/^${id}, /d" "${STUB_MEMBERS}"
+    echo "Member ${id} removed" ;;
 esac
 """
 
 STUB_FETCHER = r"""import json, os, sys
+with open(os.environ["STUB_LOG"], "a") as log:
+    log.write("fetch-ssm-parameters\n")
 with open(sys.argv[2]) as handle:
     for entry in json.load(handle):
         value = "abcdef.0123456789abcdef" if entry["parameter"].endswith("/bootstrap/token") else "PEM " + entry["path"]
+        real = os.path.join(os.environ.get("STUB_PKI_DIR", "/nonexistent"), entry["path"].split("/pki/")[-1])
+        if "/pki/" in entry["path"] and os.path.isfile(real):
+            value = open(real).read().strip()
         os.makedirs(os.path.dirname(entry["path"]), exist_ok=True)
         with open(entry["path"], "w") as out:
             out.write(value + "\n")
 """
 
+SELF_SIGNED_CA = ("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=etcd-ca", "-days", "1")
 SANDBOXED_PREFIXES = ("/etc/", "/var/log/", "/usr/local/", "/root/", "/sys/fs/cgroup/")
 
 
@@ -107,6 +142,7 @@ def run_boot_script(root: Path, text: str, **env: str) -> subprocess.CompletedPr
     stubs = root / "stubs"
     stubs.mkdir()
     commands = {"curl": STUB_CURL, "kubeadm": STUB_KUBEADM, "containerd": "#!/bin/sh\necho '  SystemdCgroup = false'\n"}
+    commands |= {"ctr": STUB_CTR, "etcdctl-in-image": STUB_ETCDCTL}
     commands |= dict.fromkeys(["modprobe", "sysctl", "systemctl"], '#!/bin/sh\necho "$0 $*" >>"${STUB_LOG}"\n')
     commands["sleep"] = "#!/bin/sh\n"
     for name, body in commands.items():
@@ -193,6 +229,120 @@ def test_control_plane_boot_fetches_pki_runs_init_and_writes_root_kubeconfig(tmp
     assert config["localAPIEndpoint"]["advertiseAddress"] == "10.0.1.5"
     kubeconfig = tmp_path / "root/.kube/config"
     assert kubeconfig.read_text() == "admin kubeconfig\n" and kubeconfig.stat().st_mode & 0o777 == 0o600
+
+
+def test_joining_control_plane_removes_its_stale_member_then_retries_join_with_the_pki_fetched_again(
+    tmp_path: Path,
+) -> None:
+    needs_boot_tools()
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    ca = etcd_ca(tmp_path / "ssm") / "etcd"
+    members = tmp_path / "members"
+    members.write_text(
+        "8e9e05c52164694d, started, ip-10-0-0-10.ec2.internal, https://10.0.0.10:2380, https://10.0.0.10:2379, false\n"
+        "fd422379fda50e48, started, ip-10-0-1-5.ec2.internal, https://10.0.1.5:2380, https://10.0.1.5:2379, false\n"
+    )
+    root = tmp_path / "node"
+    root.mkdir()
+    result = run_boot_script(
+        root,
+        user_data("join-control-plane", release_for("1.35")),
+        STUB_JOIN_SUCCEEDS_AT="2",
+        STUB_PKI_DIR=str(tmp_path / "ssm"),
+        STUB_MEMBERS=str(members),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = (root / "calls.log").read_text().splitlines()
+
+    def step(line: str) -> str:
+        if line.startswith("etcdctl "):
+            return "etcdctl " + line.split(" --command-timeout=15s ")[1]
+        return line.split(" --", maxsplit=1)[0] if line.startswith("kubeadm") else line
+
+    steps = [
+        step(line)
+        for line in calls
+        if line.startswith(("kubeadm", "fetch", "etcdctl", "ctr --namespace k8s.io images"))
+    ]
+    image = "registry.k8s.io/etcd:3.6.6-0"  # kubeadm 1.35.3's own etcd (release_facts.KUBEADM_IMAGE_TAGS)
+    assert steps == [
+        "fetch-ssm-parameters",
+        f"ctr --namespace k8s.io images pull {image}",
+        "etcdctl member list --write-out=simple",
+        f"ctr --namespace k8s.io images pull {image}",
+        "etcdctl member remove fd422379fda50e48",
+        "kubeadm join",  # fails: the first control plane does not answer yet
+        "kubeadm reset -f",
+        "fetch-ssm-parameters",  # reset emptied /etc/kubernetes/pki
+        f"ctr --namespace k8s.io images pull {image}",
+        "etcdctl member list --write-out=simple",  # nothing stale any more
+        "kubeadm join",
+    ]
+    etcdctl = [line for line in calls if line.startswith("etcdctl ")]
+    assert all(" --endpoints=https://10.0.0.10:2379,https://10.0.32.10:2379 " in f" {line} " for line in etcdctl)
+    assert (root / "etc/kubernetes/pki/etcd/ca.key").read_text() == (ca / "ca.key").read_text()
+    config = documents((root / "captured-kubeadm.yaml").read_text())["JoinConfiguration"]
+    assert config["controlPlane"] == {"localAPIEndpoint": {"advertiseAddress": "10.0.1.5", "bindPort": 6443}}
+    assert config["discovery"]["bootstrapToken"]["token"] == "abcdef.0123456789abcdef"
+    assert (root / "root/.kube/config").read_text() == "admin kubeconfig\n"
+    log = (root / "var/log/k8s-bootstrap.log").read_text()
+    assert "kubeadm join --control-plane, try 2/40" in log and "control plane joined" in log
+    assert "removing stale member fd422379fda50e48: fd422379fda50e48, started, ip-10-0-1-5.ec2.internal" in log
+    assert not (root / "etc/k8s-bootstrap/bootstrap-token").exists()
+
+
+def etcd_ca(directory: Path) -> Path:
+    """An etcd CA where the stub fetcher finds it (as if in SSM)."""
+    ca = directory / "etcd"
+    ca.mkdir(parents=True)
+    subprocess.run(
+        [*SELF_SIGNED_CA, "-keyout", str(ca / "ca.key"), "-out", str(ca / "ca.crt")], check=True, capture_output=True
+    )
+    return directory
+
+
+@pytest.mark.parametrize("cluster_runs", [False, True], ids=["new-cluster", "replacement"])
+def test_the_first_of_three_control_planes_inits_a_new_cluster_or_joins_a_running_one(
+    tmp_path: Path, cluster_runs: bool
+) -> None:
+    needs_boot_tools()
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    members = tmp_path / "members"
+    members.write_text(
+        "91bc3c398fb3c146, started, ip-10-0-32-10.ec2.internal, https://10.0.32.10:2380, , false\n"
+        "fd422379fda50e48, started, ip-10-0-1-5.ec2.internal, https://10.0.1.5:2380, , false\n"
+    )
+    root = tmp_path / "node"
+    root.mkdir()
+    result = run_boot_script(
+        root,
+        user_data("first-of-three-control-planes", release_for("1.35")),
+        STUB_PKI_DIR=str(etcd_ca(tmp_path / "ssm")),
+        STUB_MEMBERS=str(members),
+        **({} if cluster_runs else {"STUB_ETCD_DOWN": "1"}),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = (root / "calls.log").read_text()
+    etcdctl = "\n".join(line for line in calls.splitlines() if line.startswith("etcdctl "))
+    log = (root / "var/log/k8s-bootstrap.log").read_text()
+    documents_ = documents((root / "captured-kubeadm.yaml").read_text())
+    if not cluster_runs:
+        # At the cluster's creation the others wait for this one: three probes, then kubeadm init.
+        assert etcdctl.count("member list") == 3 and "member remove" not in etcdctl
+        assert "kubeadm init --config" in calls and "kubeadm join" not in calls
+        assert "InitConfiguration" in documents_
+        assert "probe 3/3" in log and "control plane initialised" in log
+        return
+    # A replacement: the others' etcd answers; the old member goes, the node joins (no second cluster).
+    assert "kubeadm init" not in calls and calls.count("kubeadm join --config") == 1
+    assert etcdctl.count("member list") == 2 and etcdctl.count("member remove fd422379fda50e48") == 1
+    join = documents_["JoinConfiguration"]
+    assert join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"] == "10.0.1.5"
+    assert join["discovery"]["bootstrapToken"]["token"] == "abcdef.0123456789abcdef"
+    assert "probe 1/3" in log and "probe 2/3" not in log
+    assert "joining it instead of kubeadm init" in log and "control plane joined" in log
 
 
 def test_fetch_script_writes_each_parameter_with_its_mode_and_retries(

@@ -37,6 +37,7 @@ GATE = "pulumi-python:dynamic:Resource"
 PROVIDER = "pulumi:providers:kubernetes"
 CCM = ServiceAccount("kube-system", "cloud-controller-manager")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 CILIUM_COMPONENT = "k8sdualstack:cni:CiliumCni"
 SMOKE_COMPONENT = "k8sdualstack:smoke:SmokeWorkload"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -254,7 +255,12 @@ def test_cilium_is_dual_stack_with_kubernetes_ipam(render_graph: RenderGraph, st
     assert release.inputs["version"] == release_for(config(stack, "kubernetesVersion")).cilium_chart_version
     assert values["ipv4"]["enabled"] and values["ipv6"]["enabled"]
     assert values["ipam"]["mode"] == "kubernetes"
-    assert values["k8sServiceHost"] == "10.0.0.10"
+    # Where the agents reach the API server before the kubernetes Service works: the load balancer's
+    # name behind one (host and port apart), else the one control plane's fixed private address.
+    behind_load_balancer = config(stack, "apiEndpoint") == "nlb"
+    (balancer,) = render_graph(stack).by_type(LOAD_BALANCER) if behind_load_balancer else [None]
+    expected = balancer.state["dnsName"] if balancer else "10.0.0.10"
+    assert values["k8sServiceHost"] == expected and values["k8sServicePort"] == 6443
 
 
 @EVERY_STACK
@@ -274,11 +280,20 @@ def test_smoke_workload_where_enabled(render_graph: RenderGraph, stack: str) -> 
 
 @EVERY_STACK
 def test_exports_for_verification(render_graph: RenderGraph, stack: str) -> None:
-    exports = render_graph(stack).exports
-    nodes = exports["nodeAddresses"]
-    assert len(nodes) == 1 + int(config(stack, "workerCount"))
+    graph = render_graph(stack)
+    exports = graph.exports
+    nodes = exports["controlPlaneAddresses"]
+    assert len(nodes) == len(exports["controlPlaneInstanceIds"]) == int(config(stack, "controlPlaneCount"))
     assert all(":" in node["ipv6"] and "." in node["ipv4"] for node in nodes.values())
     assert ".status.addresses" in exports["verifyNodeAddresses"]
+    # Workers have no addresses at plan time: their group, and how to list it.
+    (group,) = graph.by_type("aws:autoscaling/group:Group")
+    assert exports["workerAutoScalingGroup"] == group.state["name"]
+    assert exports["verifyWorkers"] == (
+        f"aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names {group.state['name']} --query "
+        "'AutoScalingGroups[0].Instances[].[InstanceId,AvailabilityZone,LifecycleState,HealthStatus]' --output text"
+    )
+    assert not {"nodeAddresses", "workerInstanceIds"} & set(exports)
 
 
 @EVERY_STACK

@@ -192,8 +192,14 @@ def inline_graph(tmp_path_factory: pytest.TempPathFactory) -> Graph:
 
 def test_the_inline_program_builds_the_cluster_the_checks_expect(inline_graph: Graph) -> None:
     instances = inline_graph.by_type("aws:ec2/instance:Instance")
-    assert sorted(i.name for i in instances) == ["it-test-control-plane-node", "it-test-workers-0", "it-test-workers-1"]
-    assert all(i.inputs["tags"]["kubernetes.io/cluster/it-test"] == "owned" for i in instances)
+    assert [i.name for i in instances] == ["it-test-control-plane-node"]
+    (group,) = inline_graph.by_type("aws:autoscaling/group:Group")
+    assert (group.name, group.inputs["desiredCapacity"]) == ("it-test-workers", 2)
+    (template,) = inline_graph.by_type("aws:ec2/launchTemplate:LaunchTemplate")
+    tagged = [i.inputs["tags"] for i in instances] + [
+        spec["tags"] for spec in template.inputs["tagSpecifications"] if spec["resourceType"] == "instance"
+    ]
+    assert all(tags["kubernetes.io/cluster/it-test"] == "owned" for tags in tagged)
     exports = inline_graph.exports
     assert exports["kubernetesVersion"] == RELEASES[-1].kubernetes_version
     assert exports["verifyNodeAddresses"] == NODE_ADDRESSES_COMMAND

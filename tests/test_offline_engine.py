@@ -361,9 +361,9 @@ def test_runs_are_isolated_from_each_other_and_from_the_caller() -> None:
 
 
 def test_stack_config_is_what_the_engine_passes() -> None:
-    config = stack_config("dev", overrides={"workerCount": 3, "aws:region": None, "natGateway": "true"})
+    config = stack_config("dev", overrides={"workerMaxSize": 3, "aws:region": None, "natGateway": "true"})
     assert config["k8s-dualstack-aws:adminCidrs"] == '["192.0.2.0/24","2001:db8:100::/48"]'
-    assert (config["k8s-dualstack-aws:workerCount"], config["k8s-dualstack-aws:natGateway"]) == ("3", "true")
+    assert (config["k8s-dualstack-aws:workerMaxSize"], config["k8s-dualstack-aws:natGateway"]) == ("3", "true")
     assert config["k8s-dualstack-aws:smokeWorkload"] == "true" and "aws:region" not in config
     assert {"dev", "k8s-1-21", "k8s-1-22", "k8s-1-35"} <= set(list_stacks())
     with pytest.raises(StackFileError, match=r"no stack file Pulumi\.nope\.yaml"):

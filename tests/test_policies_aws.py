@@ -190,7 +190,7 @@ def test_cluster_tag_from_provider_default_tags_and_launch_templates(dev: list[C
     )
     with_provider = Captured(**{**vars(instance), "provider_urn": provider.urn})
     assert messages("cluster-tag", [with_provider, provider], TAG_KEY) == []
-    template = launch_template(named(dev, INSTANCE, "dev-workers-0"))
+    template = named(dev, LAUNCH_TEMPLATE, "dev-workers")  # the workers' own, as the program writes it
     assert messages("cluster-tag", [template], TAG_KEY) == []
     bare = edited(template, lambda p: p.update(tagSpecifications=[{"resourceType": "volume", "tags": {"a": "b"}}]))
     assert "on the instances it launches (tag_specifications)" in messages("cluster-tag", [bare], TAG_KEY)[0]
@@ -237,9 +237,9 @@ def test_one_cluster_security_group_per_instance(dev: list[Captured]) -> None:
     ids=["optional", "unset", "hop-limit-3"],
 )
 def test_imdsv2_required(dev: list[Captured], edit: Any, expected: str) -> None:
-    instance = named(dev, INSTANCE, "dev-workers-1")
-    assert messages("imdsv2-required", [instance, launch_template(instance)]) == []
-    found = messages("imdsv2-required", [edited(instance, edit), edited(launch_template(instance), edit)])
+    instance, template = named(dev, INSTANCE, CONTROL_PLANE), named(dev, LAUNCH_TEMPLATE, "dev-workers")
+    assert messages("imdsv2-required", [instance, template]) == []
+    found = messages("imdsv2-required", [edited(instance, edit), edited(template, edit)])
     assert len(found) == 2 and all(expected in message for message in found)
 
 
@@ -324,12 +324,12 @@ def test_no_private_key_in_user_data(dev: list[Captured]) -> None:
 
 
 def test_nodes_use_ubuntu_is_advisory(dev: list[Captured]) -> None:
-    instance = named(dev, INSTANCE, "dev-workers-0")
-    assert run_policy("nodes-use-ubuntu", [instance]) == []
+    template = named(dev, LAUNCH_TEMPLATE, "dev-workers")
+    assert run_policy("nodes-use-ubuntu", [template]) == []
     yum = edited(
-        instance,
+        template,
         lambda p: p.update(
-            userDataBase64=encode_user_data(
+            userData=encode_user_data(
                 "#!/bin/bash\nyum install -y containerd\n"
                 "curl -fsSLO https://dl.k8s.io/release/v1.22.17/bin/linux/amd64/kubelet\n"
                 "kubeadm join --config /etc/kubeadm.yaml\n",

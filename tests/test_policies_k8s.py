@@ -15,6 +15,7 @@ from policies import facts
 from tools.policy_report import Captured, captured_from_graph, edit_resources, named, run_policy
 
 INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 RBAC = "kubernetes:rbac.authorization.k8s.io/v1:"
@@ -49,14 +50,16 @@ def set_image(tag: str, repository: str = "registry.k8s.io/provider-aws/cloud-co
 
 
 def edit_user_data(resources: list[Captured], old: str, new: str) -> list[Captured]:
-    """Edit every node's cloud-config and send it as the program does: gzip-compressed, base64."""
+    """Edit every node's cloud-config (the control planes' instances, the workers' launch template) and
+    send it as the program does: gzip-compressed, base64."""
 
     def edit(props: dict[str, Any]) -> None:
-        text = decode_user_data(props["userDataBase64"])
+        key = "userDataBase64" if "userDataBase64" in props else "userData"
+        text = decode_user_data(props[key])
         assert old in text
-        props["userDataBase64"] = encode_user_data(text.replace(old, new), node="edited")
+        props[key] = encode_user_data(text.replace(old, new), node="edited")
 
-    return edit_resources(resources, of_type(INSTANCE), edit)
+    return edit_resources(resources, lambda r: r.type in (INSTANCE, LAUNCH_TEMPLATE), edit)
 
 
 def set_cloud_config(text: str) -> Edit:
@@ -100,16 +103,17 @@ def test_kubelet_cloud_provider_external(
     rendered: dict[str, list[Captured]], stack: str, old: str, new: str, shown: str
 ) -> None:
     found = messages("kubelet-cloud-provider-external", edit_user_data(rendered[stack], old, new))
-    assert len(found) == 3 and all(f"starts the kubelet with {shown}:" in message for message in found)
+    # The control plane's instance and the workers' launch template.
+    assert len(found) == 2 and all(f"starts the kubelet with {shown}:" in message for message in found)
 
 
 def test_kubelet_flags_on_a_kubelet_command_line(rendered: dict[str, list[Captured]]) -> None:
     script = "#!/bin/bash\napt-get install -y kubelet\nExecStart=/usr/bin/kubelet \\\n  --node-ip=10.0.0.7 {}\n"
-    node = named(rendered["dev"], INSTANCE, "dev-workers-0")
+    node = named(rendered["dev"], LAUNCH_TEMPLATE, "dev-workers")
 
     def with_script(flag: str) -> list[Captured]:
         return edit_resources(
-            [node], lambda _: True, lambda p: p.update(userDataBase64=encode_user_data(script.format(flag), "edited"))
+            [node], lambda _: True, lambda p: p.update(userData=encode_user_data(script.format(flag), "edited"))
         )
 
     assert messages("kubelet-cloud-provider-external", with_script("--cloud-provider=external")) == []
@@ -319,12 +323,11 @@ def test_ccm_tolerations(rendered: dict[str, list[Captured]], stack: str, remove
 def test_ccm_on_pod_network_needs_a_hop_limit_above_one(rendered: dict[str, list[Captured]]) -> None:
     pod_network = edit_ccm(rendered["dev"], lambda spec: spec.pop("hostNetwork"))
     (found,) = messages("ccm-host-network-with-imds-hop-limit-1", pod_network)
-    assert (
-        "is not on the host network while dev-control-plane-node, dev-workers-0, dev-workers-1 allow IMDS hop "
-        "limit 1" in found
-    )
+    assert "is not on the host network while dev-control-plane-node, dev-workers allow IMDS hop limit 1" in found
     two_hops = edit_resources(
-        pod_network, of_type(INSTANCE), lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=2.0)
+        pod_network,
+        lambda r: r.type in (INSTANCE, LAUNCH_TEMPLATE),
+        lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=2.0),
     )
     assert messages("ccm-host-network-with-imds-hop-limit-1", two_hops) == []
 

@@ -25,6 +25,7 @@ from tools.offline.capture import Graph
 from tools.policy_report import Captured, captured_from_graph, edit_resources, evaluate, pack_config, run_policy
 
 INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 
 
 def dev_config_map_cloud_conf(props: dict[str, Any]) -> None:
@@ -38,7 +39,7 @@ def broken_dev(resources: list[Captured]) -> list[Captured]:
     the CCM image of another minor (1.21 on a 1.22 cluster)."""
     imdsv1 = edit_resources(
         resources,
-        lambda r: r.type == INSTANCE and r.name == "dev-workers-0",
+        lambda r: r.type == LAUNCH_TEMPLATE and r.name == "dev-workers",
         lambda p: p["metadataOptions"].update(httpTokens="optional"),
     )
     comma = edit_resources(imdsv1, lambda r: r.type == "kubernetes:core/v1:ConfigMap", dev_config_map_cloud_conf)
@@ -77,7 +78,7 @@ def test_a_broken_render_raises_the_matching_violations(render_graph: RenderGrap
         for violation in report.violations
     }
     assert found == {
-        ("imdsv2-required", "dev-workers-0"),
+        ("imdsv2-required", "dev-workers"),
         ("cloud-config-format", "dev-ccm-configmap-kube-system-aws-cloud-config"),
         ("ccm-image-matches-cluster-minor", "dev-ccm-daemonset-kube-system-aws-cloud-controller-manager"),
         # CCM 1.21 does not know NodeIPFamilies at all: the field report's fatal start-up error.
@@ -134,7 +135,7 @@ def test_render_writes_the_report_and_fails_on_a_mandatory_violation(
     assert render.main(["--stack", "dev", "--out", str(tmp_path), "--policies"]) == 1
     captured = capsys.readouterr()
     assert f"stack dev: 4 mandatory policy violation(s), see {tmp_path / 'dev' / 'policy-report.md'}" in captured.err
-    assert "MANDATORY imdsv2-required: 'dev-workers-0' allows IMDSv1" in captured.out
+    assert "MANDATORY imdsv2-required: 'dev-workers' allows IMDSv1" in captured.out
     assert "- **mandatory** `cloud-config-format`" in (tmp_path / "dev" / "policy-report.md").read_text()
     assert render.main(["--stack", "dev", "--out", str(tmp_path)]) == 0  # without --policies: no gate, no report
     assert not (tmp_path / "dev" / "policy-report.json").exists()
@@ -154,11 +155,12 @@ def test_cli_writes_the_stack_config_and_checks_a_render(
     assert policy_report.main(["check", str(resources)]) == 0
     documents = json.loads(resources.read_text())
     for document in documents:
-        if document["type"] == INSTANCE:
+        if document["type"] in (INSTANCE, LAUNCH_TEMPLATE):
             document["inputs"]["metadataOptions"]["httpTokens"] = "optional"
     resources.write_text(json.dumps(documents))
     assert policy_report.main(["check", str(resources)]) == 1
-    assert capsys.readouterr().out.count("MANDATORY imdsv2-required") == 3
+    # The control plane and the workers' launch template.
+    assert capsys.readouterr().out.count("MANDATORY imdsv2-required") == 2
 
 
 def test_the_pack_entry_point_builds_the_pack_from_its_own_directory() -> None:

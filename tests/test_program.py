@@ -17,6 +17,7 @@ from bootstrap_support import expected_kubeadm_api
 from conftest import RenderGraph
 
 from components.ami import CANONICAL_OWNER_ID
+from components.render import scripts
 from components.render.user_data_encoding import decode_user_data
 from components.settings import ConfigError
 from components.versions import release_for
@@ -42,6 +43,8 @@ ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 PARAMETER = "aws:ssm/parameter:Parameter"
 INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
 GET_AMI = "aws:ec2/getAmi:getAmi"
 
 MODES = pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
@@ -56,8 +59,12 @@ def kubernetes_minor(stack: str) -> str:
     return stack_config(stack)["k8s-dualstack-aws:kubernetesVersion"]
 
 
+def control_plane_count(stack: str) -> int:
+    return int(stack_config(stack)["k8s-dualstack-aws:controlPlaneCount"])
+
+
 def test_every_stack_file_is_covered() -> None:
-    assert {"dev", "k8s-1-21", "k8s-1-22", "k8s-1-35"} <= set(STACKS)
+    assert {"dev", "k8s-1-21", "k8s-1-22", "k8s-1-35", "prod"} <= set(STACKS)
 
 
 @EVERY_STACK
@@ -179,37 +186,51 @@ def test_nodes_boot_only_once_their_subnet_routes_to_the_internet(
     render_graph: RenderGraph, stack: str, overrides: dict[str, object] | None, preview: bool
 ) -> None:
     # The boot downloads apt packages, dl.k8s.io binaries and crictl from GitHub: a node that starts
-    # before its subnet's default routes (or, private, the NAT gateway) exist fails its bootstrap.
+    # before its subnet's default routes (or, private, the NAT gateway) exist fails its bootstrap. The
+    # workers' group launches into every worker subnet, so it waits for each one's way out.
     graph = render_graph(stack, preview=preview, overrides=overrides)
     cluster = cluster_name(stack)
     routes = {route.urn: route for route in graph.by_type(ROUTE)}
     associations = graph.by_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
     nat_gateways = {nat.urn for nat in graph.by_type("aws:ec2/natGateway:NatGateway")}
-    instances = graph.by_type(INSTANCE)
-    assert instances
-    for instance in instances:
-        (subnet,) = instance.property_dependencies["subnetId"]
-        tier = graph.get(subnet).inputs["tags"]["tier"]
-        table = graph.one(ROUTE_TABLE, f"{cluster}-{tier}")
-        expected = {urn for urn, route in routes.items() if route.property_dependencies["routeTableId"] == (table.urn,)}
-        assert len(expected) == 2, f"{table.name}: a default route per family"
-        waits = waits_for(graph, instance)
-        assert waits & routes.keys() == expected, instance.name
-        (association,) = [a for a in associations if a.property_dependencies["subnetId"] == (subnet,)]
-        assert association.urn in waits, f"{instance.name}: without its association the subnet uses the main table"
-        assert (waits & nat_gateways) == (nat_gateways if tier == "private" else set()), instance.name
+    launchers = [(i, i.property_dependencies["subnetId"]) for i in graph.by_type(INSTANCE)]
+    launchers += [(g, g.property_dependencies["vpcZoneIdentifiers"]) for g in graph.by_type(AUTOSCALING_GROUP)]
+    assert len(launchers) == control_plane_count(stack) + 1
+    for launcher, subnets in launchers:
+        assert subnets
+        waits = waits_for(graph, launcher)
+        for subnet in subnets:
+            tier = graph.get(subnet).inputs["tags"]["tier"]
+            table = graph.one(ROUTE_TABLE, f"{cluster}-{tier}")
+            expected = {
+                urn for urn, route in routes.items() if route.property_dependencies["routeTableId"] == (table.urn,)
+            }
+            assert len(expected) == 2, f"{table.name}: a default route per family"
+            assert waits & routes.keys() >= expected, launcher.name
+            (association,) = [a for a in associations if a.property_dependencies["subnetId"] == (subnet,)]
+            assert association.urn in waits, f"{launcher.name}: without its association the subnet uses the main table"
+            assert (waits & nat_gateways) == (nat_gateways if tier == "private" else set()), launcher.name
+        tiers = {graph.get(subnet).inputs["tags"]["tier"] for subnet in subnets}
+        wanted = {
+            urn
+            for urn, r in routes.items()
+            if graph.get(r.property_dependencies["routeTableId"][0]).name in {f"{cluster}-{tier}" for tier in tiers}
+        }
+        assert waits & routes.keys() == wanted, launcher.name
 
 
 @EVERY_STACK
 @MODES
 def test_instances_are_hardened_dual_stack_nodes(render_graph: RenderGraph, stack: str, preview: bool) -> None:
+    # The instances are the control planes; the workers' launch template: tests/test_topology.py.
     graph: Graph = render_graph(stack, preview=preview)
     instances = graph.by_type(INSTANCE)
-    workers = int(stack_config(stack)["k8s-dualstack-aws:workerCount"])
-    assert len(instances) == 1 + workers
+    assert len(instances) == control_plane_count(stack)
     profiles = {p.urn for p in graph.by_type(INSTANCE_PROFILE)}
+    parameters = {p.urn for p in graph.by_type(PARAMETER)}
     for instance in instances:
         inputs = instance.inputs
+        assert "control-plane" in instance.name
         assert inputs["metadataOptions"]["httpTokens"] == "required", instance.urn
         assert inputs["metadataOptions"]["httpProtocolIpv6"] == "enabled"
         assert inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
@@ -219,12 +240,9 @@ def test_instances_are_hardened_dual_stack_nodes(render_graph: RenderGraph, stac
         root = inputs["rootBlockDevice"]
         assert root["encrypted"] is True and root["volumeType"] == "gp3"
         assert "ami" in instance.ignore_changes
-        # Workers are cattle: new user data means a new worker. The control plane holds etcd.
-        assert inputs.get("userDataReplaceOnChange", False) is ("workers" in instance.name)
-        parameters = {p.urn for p in graph.by_type(PARAMETER)}
-        token = {p.urn for p in graph.by_type(PARAMETER) if p.inputs["name"].endswith("/bootstrap/token")}
-        needed = parameters if "control-plane" in instance.name else token
-        assert needed <= set(instance.dependencies), "nodes boot only once the SSM parameters they read exist"
+        # The control plane holds etcd: new user data never replaces it (README, replacing a control plane).
+        assert inputs.get("userDataReplaceOnChange", False) is False
+        assert parameters <= set(instance.dependencies), "nodes boot only once the SSM parameters they read exist"
         (profile,) = [graph.get(urn).name for urn in instance.property_dependencies["iamInstanceProfile"]]
         ssm_policy = graph.one("aws:iam/rolePolicy:RolePolicy", f"{profile}-ssm-parameters")
         assert ssm_policy.urn in instance.dependencies, "and the policy that lets them read them"
@@ -276,7 +294,7 @@ def kubelet_extra_args(user_data: str, minor: str) -> dict[str, str]:
     kubeadm_files = [
         entry["content"]
         for entry in yaml.safe_load(user_data)["write_files"]
-        if "apiVersion: kubeadm.k8s.io/" in entry.get("content", "")
+        if entry["path"] == scripts.KUBEADM_TEMPLATE
     ]
     assert len(kubeadm_files) == 1, f"{len(kubeadm_files)} kubeadm configuration files in the user data"
     (node,) = [
@@ -303,12 +321,14 @@ def test_user_data_sets_external_cloud_provider_and_carries_no_secret(
     token = unwrap_secrets(graph.one(PARAMETER, f"{cluster_name(stack)}-bootstrap-token").inputs["value"])
     instances = graph.by_type(INSTANCE)
     assert instances
-    for instance in instances:
-        assert "userData" not in instance.inputs, "the nodes send their cloud-config gzip-compressed"
+    (template,) = graph.by_type(LAUNCH_TEMPLATE)
+    for instance in [*instances, template]:
+        key = "userDataBase64" if instance.type == INSTANCE else "userData"  # a launch template's is base64
+        assert "userData" not in instance.inputs or instance.type == LAUNCH_TEMPLATE, "sent gzip-compressed"
         if preview:
-            assert is_unknown(instance.inputs["userDataBase64"])  # depends on the Elastic IP / the CA certificate
+            assert is_unknown(instance.inputs[key])  # depends on the Elastic IP / the CA certificate
             continue
-        user_data = cloud_config_of(instance)
+        user_data = decode_user_data(instance.inputs[key])
         assert user_data.startswith("#cloud-config\n")
         assert kubelet_extra_args(user_data, kubernetes_minor(stack))["cloud-provider"] == "external", instance.name
         assert "PRIVATE KEY" not in user_data
@@ -424,20 +444,40 @@ def test_bad_config_fails_before_any_resource(
     assert graph is not None and graph.resources == [] and graph.invokes == []
 
 
-def test_worker_count_and_private_subnets(render_graph: RenderGraph) -> None:
-    graph: Graph = render_graph("dev", overrides={"workerCount": 5, "privateSubnets": True, "natGateway": True})
+def test_workers_scale_in_the_private_subnets_of_every_zone(render_graph: RenderGraph) -> None:
+    overrides = {"workerMinSize": 1, "workerMaxSize": 9, "workerDesiredCapacity": 5, "privateSubnets": True}
+    graph: Graph = render_graph("dev", overrides={**overrides, "natGateway": True})
     subnets = {s.urn: s for s in graph.by_type(SUBNET)}
     private = {urn for urn, s in subnets.items() if s.inputs["tags"].get("tier") == "private"}
-    workers = [i for i in graph.by_type(INSTANCE) if "workers" in i.name]
-    assert len(workers) == 5
-    assert all(set(w.property_dependencies["subnetId"]) <= private for w in workers)
-    assert len({w.inputs["subnetId"] for w in workers}) == 2, "workers spread over both zones"
+    (group,) = graph.by_type(AUTOSCALING_GROUP)
+    assert (group.inputs["minSize"], group.inputs["maxSize"], group.inputs["desiredCapacity"]) == (1, 9, 5)
+    assert set(group.property_dependencies["vpcZoneIdentifiers"]) == private
+    assert len({subnets[urn].inputs["availabilityZone"] for urn in private}) == 2, "workers spread over both zones"
+    assert sorted(group.inputs["vpcZoneIdentifiers"]) == sorted(str(subnets[urn].id) for urn in private)
+    assert [i.name for i in graph.by_type(INSTANCE)] == ["dev-control-plane-node"]
     assert routes_by_table(graph) == expected_routes("dev", private=True)
 
 
 def test_no_workers_is_a_valid_cluster(render_graph: RenderGraph) -> None:
-    graph: Graph = render_graph("dev", overrides={"workerCount": 0})
+    graph: Graph = render_graph("dev", overrides={"workerMinSize": 0, "workerMaxSize": 0, "workerDesiredCapacity": 0})
     assert [i.name for i in graph.by_type(INSTANCE)] == ["dev-control-plane-node"]
+    (group,) = graph.by_type(AUTOSCALING_GROUP)
+    assert (group.inputs["minSize"], group.inputs["maxSize"], group.inputs["desiredCapacity"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("value", [2, 0])
+@MODES
+def test_a_stack_that_still_sets_worker_count_fails_before_any_resource(
+    render_graph: RenderGraph, value: int, preview: bool
+) -> None:
+    # The key a stack file of before the Auto Scaling group may still set: the engine passes it to the
+    # program (it is read although Pulumi.yaml no longer declares it) and the error names its successors.
+    with pytest.raises(ConfigError) as caught:
+        render_graph("dev", preview=preview, overrides={"workerCount": value})
+    assert f"k8s-dualstack-aws:workerCount = {value}: allowed is nothing: workerCount was removed" in str(caught.value)
+    assert "workerMinSize, workerMaxSize and workerDesiredCapacity" in str(caught.value)
+    graph = partial_graph(caught.value)
+    assert graph is not None and graph.resources == []
 
 
 def test_control_plane_has_fixed_addresses_named_in_its_certificate(render_graph: RenderGraph) -> None:
@@ -467,22 +507,25 @@ def test_control_plane_addresses_are_reserved_in_its_subnet(
     # An explicit reservation keeps EC2 from handing the fixed addresses to another interface (a
     # worker, a CCM-made load balancer) while the control plane is being replaced or not yet created.
     graph = render_graph(stack, preview=preview)
-    node = graph.one(INSTANCE, f"{cluster_name(stack)}-control-plane-node")
-    (subnet,) = node.property_dependencies["subnetId"]
+    nodes = graph.by_type(INSTANCE)
     reservations = graph.by_type(RESERVATION)
-    assert len(reservations) == 2
-    for reservation in reservations:
-        assert reservation.inputs["reservationType"] == "explicit"
-        assert reservation.property_dependencies["subnetId"] == (subnet,)
-        assert reservation.urn in node.dependencies, "the instance takes its address only once it is reserved"
-    cidrs = [reservation.inputs["cidrBlock"] for reservation in reservations]
-    assert f"{node.inputs['privateIp']}/32" in cidrs
-    if preview:
-        assert sum(is_unknown(cidr) for cidr in cidrs) == 1  # the IPv6 /128 follows the VPC's /56
-        return
-    (ipv6,) = node.inputs["ipv6Addresses"]
-    assert sorted(cidrs) == sorted([f"{node.inputs['privateIp']}/32", f"{ipv6}/128"])
-    assert str(ipaddress.ip_network(f"{ipv6}/128")) == f"{ipv6}/128", "IPv6 as EC2 returns it (RFC 5952)"
+    assert len(nodes) == control_plane_count(stack) and len(reservations) == 2 * len(nodes)
+    for node in nodes:
+        (subnet,) = node.property_dependencies["subnetId"]
+        own = [r for r in reservations if r.name in (f"{node.name}-ipv4", f"{node.name}-ipv6")]
+        assert len(own) == 2
+        for reservation in own:
+            assert reservation.inputs["reservationType"] == "explicit"
+            assert reservation.property_dependencies["subnetId"] == (subnet,)
+            assert reservation.urn in node.dependencies, "the instance takes its address only once it is reserved"
+        cidrs = [reservation.inputs["cidrBlock"] for reservation in own]
+        assert f"{node.inputs['privateIp']}/32" in cidrs
+        if preview:
+            assert sum(is_unknown(cidr) for cidr in cidrs) == 1  # the IPv6 /128 follows the VPC's /56
+            continue
+        (ipv6,) = node.inputs["ipv6Addresses"]
+        assert sorted(cidrs) == sorted([f"{node.inputs['privateIp']}/32", f"{ipv6}/128"])
+        assert str(ipaddress.ip_network(f"{ipv6}/128")) == f"{ipv6}/128", "IPv6 as EC2 returns it (RFC 5952)"
 
 
 @EVERY_STACK
@@ -491,17 +534,21 @@ def test_new_user_data_replaces_workers_and_leaves_the_control_plane_alone(
     render_graph: RenderGraph, stack: str, preview: bool
 ) -> None:
     # An in-place user-data change would stop and start the instance and cloud-init would not run
-    # again: workers are replaced instead, the control plane (etcd) keeps running until replaced
-    # deliberately (README, "Running it for real").
-    for instance in render_graph(stack, preview=preview).by_type(INSTANCE):
-        if "control-plane" in instance.name:
-            assert {"userData", "userDataBase64"} & set(instance.ignore_changes) == {"userDataBase64"}, (
-                instance.ignore_changes
-            )
-            assert not instance.inputs.get("userDataReplaceOnChange", False)
-        else:
-            assert instance.inputs["userDataReplaceOnChange"] is True, instance.name
-            assert not {"userData", "userDataBase64"} & set(instance.ignore_changes), instance.name
+    # again: workers get a new launch template version, which the group rolls out as new instances;
+    # the control planes (etcd) keep running until replaced deliberately (README, "Running it for real").
+    graph = render_graph(stack, preview=preview)
+    for instance in graph.by_type(INSTANCE):
+        assert "control-plane" in instance.name
+        assert {"userData", "userDataBase64"} & set(instance.ignore_changes) == {"userDataBase64"}, (
+            instance.ignore_changes
+        )
+        assert not instance.inputs.get("userDataReplaceOnChange", False)
+    (template,) = graph.by_type(LAUNCH_TEMPLATE)
+    assert template.ignore_changes == ("imageId",), "user data changes are new versions, the AMI lookup is not"
+    assert template.inputs["updateDefaultVersion"] is True
+    (group,) = graph.by_type(AUTOSCALING_GROUP)
+    assert group.property_dependencies["launchTemplate"] == (template.urn,)
+    assert group.inputs["instanceRefresh"]["strategy"] == "Rolling"
 
 
 @EVERY_STACK

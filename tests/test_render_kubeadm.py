@@ -26,6 +26,7 @@ from bootstrap_support import (
     V4_FIRST,
     V6_FIRST,
     as_map,
+    control_plane_join_docs,
     expected_kubeadm_api,
     expected_node_ip_mode,
     init_docs,
@@ -45,6 +46,7 @@ from components.render.bootstrap import ClusterBootstrap
 from components.render.kubeadm import (
     discovery_hash,
     kubelet_node_ip_expression,
+    render_control_plane_join_configuration,
     render_init_configuration,
     render_join_configuration,
 )
@@ -184,6 +186,25 @@ def test_join_discovers_the_control_plane_by_token_and_pinned_ca(release: Releas
 
 
 @rows
+@primaries
+def test_a_joining_control_plane_advertises_itself_and_discovers_like_a_worker(
+    release: Release, families: tuple[IpFamily, IpFamily]
+) -> None:
+    docs = control_plane_join_docs(release, families)
+    assert list(docs) == ["JoinConfiguration", "KubeletConfiguration"]
+    join = docs["JoinConfiguration"]
+    assert join["apiVersion"] == expected_kubeadm_api(release)
+    # Its own address, of the first service CIDR's family (kube-apiserver insists), on 6443.
+    own = "${NODE_IPV4}" if families[0] is IpFamily.IPV4 else "${NODE_IPV6}"
+    assert join["controlPlane"] == {"localAPIEndpoint": {"advertiseAddress": own, "bindPort": 6443}}
+    # No certificateKey: the shared CAs and keys come from SSM, not from kubeadm's upload-certs Secret.
+    assert "certificateKey" not in join["controlPlane"]
+    worker = join_docs(release, families)
+    assert {key: value for key, value in join.items() if key != "controlPlane"} == worker["JoinConfiguration"]
+    assert docs["KubeletConfiguration"] == worker["KubeletConfiguration"]
+
+
+@rows
 def test_kubelet_uses_systemd_cgroups_and_refuses_cgroup_v1_only_where_kubelet_does(release: Release) -> None:
     kubelet = init_docs(release)["KubeletConfiguration"]
     assert kubelet["cgroupDriver"] == "systemd"
@@ -205,6 +226,8 @@ def test_bad_inputs_are_rejected() -> None:
         make_cluster(dataclasses.replace(release, crictl_version=""))
     with pytest.raises(ValueError, match="ca_cert_hash"):
         render_join_configuration(make_cluster(release), "sha256:ABC")
+    with pytest.raises(ValueError, match="ca_cert_hash"):
+        render_control_plane_join_configuration(make_cluster(release), "sha256:" + "0" * 63)
 
 
 # --- discovery hash --------------------------------------------------------------------------
@@ -273,6 +296,8 @@ def test_kubeconfig_rejects_a_server_that_is_not_an_https_url(server: str) -> No
 
 # --- snapshots -------------------------------------------------------------------------------
 
+NLB_ENDPOINT = "prod-api-0123456789abcdef.elb.us-east-1.amazonaws.com:6443"
+
 SNAPSHOTS = {
     "init-1.21-ipv4-first.yaml": lambda: render_init_configuration(make_cluster(release_for("1.21")), SANS),
     "join-1.22-ipv6-first.yaml": lambda: render_join_configuration(
@@ -280,6 +305,14 @@ SNAPSHOTS = {
     ),
     "init-1.35-ipv4-first.yaml": lambda: render_init_configuration(make_cluster(release_for("1.35")), SANS),
     "join-1.35-ipv4-first.yaml": lambda: render_join_configuration(make_cluster(release_for("1.35")), CA_HASH),
+    # kubeadm.k8s.io/v1beta3 and v1beta4, behind a load balancer (the prod stack's endpoint shape).
+    "join-control-plane-1.22-ipv4-first.yaml": lambda: render_control_plane_join_configuration(
+        dataclasses.replace(make_cluster(release_for("1.22")), control_plane_endpoint=NLB_ENDPOINT), CA_HASH
+    ),
+    "join-control-plane-1.35-ipv6-first.yaml": lambda: render_control_plane_join_configuration(
+        dataclasses.replace(make_cluster(release_for("1.35"), V6_FIRST), control_plane_endpoint=NLB_ENDPOINT), CA_HASH
+    ),
+    "user-data-join-control-plane-1.35-amd64.yaml": lambda: user_data("join-control-plane", release_for("1.35")),
     "user-data-control-plane-1.35-amd64.yaml": lambda: user_data("control-plane", release_for("1.35")),
     "user-data-worker-1.22-arm64.yaml": lambda: user_data("worker", release_for("1.22"), V6_FIRST, Architecture.ARM64),
 }

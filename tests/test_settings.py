@@ -13,6 +13,7 @@ import yaml
 from components.settings import (
     CONFIG_KEYS,
     PROJECT,
+    ApiEndpointKind,
     Architecture,
     ClusterSideSettings,
     ConfigError,
@@ -22,12 +23,15 @@ from components.settings import (
     NodeSettings,
     PkiSettings,
     StackSettings,
+    TopologySettings,
+    WorkerScaling,
     instance_architecture,
     parse_settings,
     read_cluster_side_settings,
     read_network_settings,
     read_node_settings,
     read_pki_settings,
+    read_topology_settings,
 )
 from components.settings_reader import ConfigReader
 from tools.offline.stackfiles import stack_config as load_stack_config
@@ -101,10 +105,12 @@ def test_overlapping_cidrs_are_refused(key: str, value: str, other: str) -> None
     [
         ("availabilityZoneCount", "1"),
         ("availabilityZoneCount", "7"),
-        ("workerCount", "-1"),
-        ("workerCount", "100000"),
-        ("workerCount", "two"),
-        ("workerCount", "true"),
+        ("workerMinSize", "-1"),
+        ("workerMaxSize", "100000"),
+        ("workerDesiredCapacity", "two"),
+        ("workerDesiredCapacity", "true"),
+        ("controlPlaneCount", "0"),
+        ("controlPlaneCount", "7"),
         ("rootVolumeSizeGib", "5"),
     ],
 )
@@ -175,9 +181,9 @@ def test_zones_must_belong_to_the_region_and_fit_the_vpc() -> None:
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
-        settings_with(kubernetesVersion="1.99", vpcIpv4Cidr="10.0.0.0/33", workerCount="-3", clusterName="Bad_Name")
+        settings_with(kubernetesVersion="1.99", vpcIpv4Cidr="10.0.0.0/33", workerMaxSize="-3", clusterName="Bad_Name")
     keys = {p.key for p in caught.value.problems}
-    assert keys == {"kubernetesVersion", "vpcIpv4Cidr", "workerCount", "clusterName"}
+    assert keys == {"kubernetesVersion", "vpcIpv4Cidr", "workerMaxSize", "clusterName"}
     assert str(caught.value).count("\n  - ") == 4
 
 
@@ -201,9 +207,15 @@ DEFAULT_NODES = NodeSettings(
     architecture=Architecture.AMD64,
     control_plane_instance_type="t3.medium",
     worker_instance_type="t3.medium",
-    worker_count=2,
     root_volume_size_gib=30,
     ami_id=None,
+)
+# One control plane behind an Elastic IP and a fixed pool of two workers: the stacks before the
+# production topology, unchanged.
+DEFAULT_TOPOLOGY = TopologySettings(
+    control_plane_count=1,
+    api_endpoint=ApiEndpointKind.ELASTIC_IP,
+    workers=WorkerScaling(min_size=2, max_size=2, desired_capacity=2),
 )
 DEFAULT_PKI = PkiSettings(ca_validity_hours=87600, cert_validity_hours=8760)
 DEFAULT_CLUSTER_SIDE = ClusterSideSettings(ccm_image=None, smoke_workload=False)
@@ -211,33 +223,54 @@ DEFAULT_CLUSTER_SIDE = ClusterSideSettings(ccm_image=None, smoke_workload=False)
 EXPECTED_BY_STACK: dict[str, dict[str, object]] = {
     "dev": {
         "network": DEFAULT_NETWORK,
+        "topology": DEFAULT_TOPOLOGY,
         "nodes": DEFAULT_NODES,
         "pki": DEFAULT_PKI,
         "cluster_side": dataclasses.replace(DEFAULT_CLUSTER_SIDE, smoke_workload=True),
     },
     "k8s-1-21": {
         "network": DEFAULT_NETWORK,
+        "topology": DEFAULT_TOPOLOGY,
         "nodes": DEFAULT_NODES,
         "pki": DEFAULT_PKI,
         "cluster_side": DEFAULT_CLUSTER_SIDE,
     },
     "k8s-1-22": {
         "network": DEFAULT_NETWORK,
+        "topology": DEFAULT_TOPOLOGY,
         "nodes": DEFAULT_NODES,
         "pki": DEFAULT_PKI,
         "cluster_side": DEFAULT_CLUSTER_SIDE,
     },
     "k8s-1-35": {
         "network": dataclasses.replace(DEFAULT_NETWORK, availability_zone_count=3),
+        "topology": DEFAULT_TOPOLOGY,
         "nodes": DEFAULT_NODES,
+        "pki": DEFAULT_PKI,
+        "cluster_side": DEFAULT_CLUSTER_SIDE,
+    },
+    "prod": {
+        "network": dataclasses.replace(DEFAULT_NETWORK, availability_zone_count=3),
+        "topology": TopologySettings(
+            control_plane_count=3,
+            api_endpoint=ApiEndpointKind.NLB,
+            workers=WorkerScaling(min_size=3, max_size=9, desired_capacity=3),
+        ),
+        "nodes": dataclasses.replace(
+            DEFAULT_NODES,
+            control_plane_instance_type="m6i.large",
+            worker_instance_type="m6i.large",
+            root_volume_size_gib=50,
+        ),
         "pki": DEFAULT_PKI,
         "cluster_side": DEFAULT_CLUSTER_SIDE,
     },
 }
 
 CONCERN_READERS: dict[str, Callable[[ConfigReader], object]] = {
-    "network": lambda read: read_network_settings(read, "us-east-1", worker_count=2),
-    "nodes": lambda read: read_node_settings(read, worker_count=2),
+    "network": lambda read: read_network_settings(read, "us-east-1", read_topology_settings(read)),
+    "topology": read_topology_settings,
+    "nodes": read_node_settings,
     "pki": read_pki_settings,
     "cluster_side": read_cluster_side_settings,
 }
@@ -261,6 +294,7 @@ def test_each_concern_reader_returns_its_typed_settings_for_every_shipped_stack(
         ("k8s-1-21", "1.21", (IpFamily.IPV4, IpFamily.IPV6), "/k8s-dualstack-aws/k8s-1-21"),
         ("k8s-1-22", "1.22", (IpFamily.IPV4, IpFamily.IPV6), "/k8s-dualstack-aws/k8s-1-22"),
         ("k8s-1-35", "1.35", (IpFamily.IPV6, IpFamily.IPV4), "/k8s-dualstack-aws/k8s-1-35"),
+        ("prod", "1.35", (IpFamily.IPV4, IpFamily.IPV6), "/k8s-dualstack-aws/prod"),
     ],
 )
 def test_the_shared_identity_of_each_shipped_stack_sits_on_the_stack_settings(
@@ -295,6 +329,8 @@ BAD_KEYS_ACROSS_CONCERNS: list[tuple[str, str | None, object, str]] = [
     ("caValidityHours", "1", 1, "an integer from 24 to 262800"),
     ("ccmImage", "not an image", "not an image", "a registry/repository:tag image reference"),
     ("smokeWorkload", "yes", "yes", "true or false"),
+    ("controlPlaneCount", "2", 2, "1, 3 or 5"),
+    ("workerDesiredCapacity", "many", "many", "an integer from 0 to 1000"),
 ]
 
 
@@ -313,17 +349,46 @@ def test_bad_keys_across_every_concern_are_reported_together_with_value_and_allo
 
 
 ZONES = '["us-east-1a", "us-east-1b"]'
+THREE_ZONES = '["us-east-1a", "us-east-1b", "us-east-1d"]'
 EGRESS = {"privateSubnets": "true", "natGateway": "true"}
 
 
 # (what the check spans, bad config, the same config made good, key reported, allowed text)
 CROSS_CONCERN_CHECKS: list[tuple[str, dict[str, str], dict[str, str], str, str]] = [
     (
-        "pod CIDR vs worker count",
-        {"workerCount": "256"},
-        {"workerCount": "255"},
+        "pod CIDR vs the most workers and the control planes",
+        {"workerMaxSize": "254", "controlPlaneCount": "3", "apiEndpoint": "nlb", "availabilityZoneCount": "3"},
+        {"workerMaxSize": "253", "controlPlaneCount": "3", "apiEndpoint": "nlb", "availabilityZoneCount": "3"},
         "podIpv4Cidr",
         "room for 257 node /24",
+    ),
+    (
+        "several control planes vs the Elastic IP",
+        {"controlPlaneCount": "3", "availabilityZoneCount": "3"},
+        {"controlPlaneCount": "3", "availabilityZoneCount": "3", "apiEndpoint": "nlb"},
+        "apiEndpoint",
+        "nlb when controlPlaneCount is 3: an Elastic IP reaches one control plane",
+    ),
+    (
+        "control planes vs zones",
+        {"controlPlaneCount": "3", "apiEndpoint": "nlb"},
+        {"controlPlaneCount": "3", "apiEndpoint": "nlb", "availabilityZones": THREE_ZONES},
+        "controlPlaneCount",
+        "at most the 2 zones of availabilityZoneCount/availabilityZones: one control plane per zone",
+    ),
+    (
+        "worker minimum vs maximum",
+        {"workerMinSize": "5", "workerMaxSize": "3", "workerDesiredCapacity": "4"},
+        {"workerMinSize": "3", "workerMaxSize": "5", "workerDesiredCapacity": "4"},
+        "workerMinSize",
+        "at most workerMaxSize (3)",
+    ),
+    (
+        "desired workers vs minimum and maximum",
+        {"workerMinSize": "1", "workerMaxSize": "3", "workerDesiredCapacity": "4"},
+        {"workerMinSize": "1", "workerMaxSize": "4", "workerDesiredCapacity": "4"},
+        "workerDesiredCapacity",
+        "from workerMinSize (1) to workerMaxSize (3)",
     ),
     (
         "primary family vs release",
@@ -380,6 +445,45 @@ def test_checks_that_span_keys_refuse_the_bad_combination_and_accept_the_good_on
     parse_settings(load_stack_config("dev", overrides=good), "dev")
 
 
-def test_a_bad_worker_count_skips_the_pod_capacity_check_but_is_itself_reported() -> None:
-    problems = problems_of(workerCount="-1", podIpv4Cidr="10.244.0.0/24")
-    assert set(problems) == {"workerCount"}
+def test_a_bad_worker_size_skips_the_pod_capacity_check_but_is_itself_reported() -> None:
+    problems = problems_of(workerMaxSize="-1", podIpv4Cidr="10.244.0.0/24")
+    assert set(problems) == {"workerMaxSize"}
+
+
+@pytest.mark.parametrize("count", ["2", "4"])
+def test_an_even_number_of_control_planes_is_refused(count: str) -> None:
+    message = problems_of(controlPlaneCount=count, apiEndpoint="nlb", availabilityZoneCount="5")["controlPlaneCount"]
+    assert f"controlPlaneCount = {count}: allowed is 1, 3 or 5" in message
+
+
+def test_one_control_plane_may_sit_behind_the_load_balancer_too() -> None:
+    settings = settings_with(apiEndpoint="nlb")
+    assert (settings.topology.control_plane_count, settings.topology.api_endpoint) == (1, ApiEndpointKind.NLB)
+
+
+def test_an_unknown_api_endpoint_names_the_choices() -> None:
+    assert "one of elastic-ip, nlb" in problems_of(apiEndpoint="alb")["apiEndpoint"]
+
+
+@pytest.mark.parametrize("value", ["3", "0"])
+def test_the_removed_worker_count_key_names_its_replacements(value: str) -> None:
+    # As a stack file that still sets it reaches the program (tools/offline/stackfiles.py passes every
+    # key of the stack file, declared or not, as the engine does).
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(load_stack_config("dev", overrides={f"{PROJECT}:workerCount": value}), "dev")
+    (problem,) = caught.value.problems
+    assert problem.key == "workerCount" and problem.value == int(value)
+    for replacement in ("workerMinSize", "workerMaxSize", "workerDesiredCapacity"):
+        assert replacement in problem.allowed
+    assert f"{PROJECT}:workerCount = {value}: allowed is nothing: workerCount was removed" in str(caught.value)
+
+
+def test_a_stack_file_that_still_sets_worker_count_fails_with_the_rename(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.old.yaml").write_text(
+        (ROOT / "Pulumi.dev.yaml").read_text() + "  k8s-dualstack-aws:workerCount: 4\n", encoding="utf-8"
+    )
+    raw = load_stack_config("old", tmp_path)
+    assert raw[f"{PROJECT}:workerCount"] == "4"
+    with pytest.raises(ConfigError, match=r"k8s-dualstack-aws:workerCount = 4: allowed is nothing: workerCount was"):
+        parse_settings(raw, "old")

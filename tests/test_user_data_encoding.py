@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import subprocess
 import sys
 import zlib
@@ -17,7 +18,7 @@ from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.nodes import _pool_label
+from components.nodes import worker_pool_label
 from components.render.user_data_encoding import (
     EC2_USER_DATA_LIMIT_BYTES,
     UserDataTooLarge,
@@ -130,9 +131,8 @@ def test_user_data_over_the_limit_fails_naming_the_node_the_size_and_the_limit()
     assert f"EC2 accepts at most {EC2_USER_DATA_LIMIT_BYTES} bytes" in message
 
 
-def test_a_worker_pool_error_names_its_workers() -> None:
-    assert _pool_label("dev-workers", ["dev-workers-0", "dev-workers-1"]) == (
-        "dev-workers-0, dev-workers-1 (worker pool dev-workers, 2 nodes)"
-    )
-    many = [f"dev-workers-{index}" for index in range(500)]
-    assert _pool_label("dev-workers", many) == "dev-workers-0 ... dev-workers-499 (worker pool dev-workers, 500 nodes)"
+def test_a_worker_pool_error_names_the_launch_template_every_worker_boots_from() -> None:
+    label = worker_pool_label("dev-workers")
+    assert label == "dev-workers (the launch template of every worker in Auto Scaling group dev-workers)"
+    with pytest.raises(UserDataTooLarge, match=re.escape(label)):
+        encode_user_data("#cloud-config\nbootcmd: [" + base64.b64encode(os.urandom(15_000)).decode() + "]\n", label)

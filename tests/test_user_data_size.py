@@ -22,19 +22,25 @@ from components.render.user_data_encoding import (
     received_bytes,
 )
 from components.versions import RELEASES
-from tools.offline.capture import Graph
+from tools.offline.capture import Graph, ResourceRecord
 from tools.offline.stackfiles import list_stacks
 from tools.render import write_userdata
 
 INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 HEADROOM_LIMIT = EC2_USER_DATA_LIMIT_BYTES * 3 // 4
 """At least 25 % of EC2's limit stays free: 12288 bytes."""
 
 # The largest user data the settings allow: the longest cluster name (it is in every SSM path),
 # arm64, the newest release (v1beta4 lists, both --node-ip addresses), IPv6 first, the longest
-# region name and IPv6 ranges written out in full.
+# region name and IPv6 ranges written out in full, and five control planes behind the load balancer
+# (the first names every one in its certificate, the others list four etcd peers and carry the
+# stale-member script).
 LONGEST_CLUSTER_NAME = "a-cluster-name-of-32-characters0"
 WORST_CASE = {
+    "controlPlaneCount": 5,
+    "apiEndpoint": "nlb",
+    "availabilityZones": [f"ap-southeast-2{zone}" for zone in "abcde"],
     "clusterName": LONGEST_CLUSTER_NAME,
     "kubernetesVersion": RELEASES[-1].minor,
     "architecture": "arm64",
@@ -47,8 +53,17 @@ WORST_CASE = {
 }
 
 
+def encoded_user_data(node: ResourceRecord) -> str:
+    """What a control plane's instance or the workers' launch template sends (gzip, then base64)."""
+    return str(node.inputs["userDataBase64" if node.type == INSTANCE else "userData"])
+
+
+def nodes(graph: Graph) -> list[ResourceRecord]:
+    return graph.by_type(INSTANCE) + graph.by_type(LAUNCH_TEMPLATE)
+
+
 def user_data_sizes(graph: Graph) -> dict[str, int]:
-    return {node.name: len(received_bytes(node.inputs["userDataBase64"])) for node in graph.by_type(INSTANCE)}
+    return {node.name: len(received_bytes(encoded_user_data(node))) for node in nodes(graph)}
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +74,18 @@ def worst_case(render_graph: RenderGraph) -> Graph:
 def test_the_worst_case_is_the_longest_the_settings_allow(worst_case: Graph) -> None:
     assert len(LONGEST_CLUSTER_NAME) == 32
     assert RELEASES[-1] == max(RELEASES, key=lambda release: release.version)
-    names = {node.name for node in worst_case.by_type(INSTANCE)}
-    assert {f"{LONGEST_CLUSTER_NAME}-control-plane-node", f"{LONGEST_CLUSTER_NAME}-workers-0"} <= names
+    names = {node.name for node in nodes(worst_case)}
+    control_planes = {f"{LONGEST_CLUSTER_NAME}-control-plane-node", f"{LONGEST_CLUSTER_NAME}-control-plane-node-4"}
+    assert control_planes | {f"{LONGEST_CLUSTER_NAME}-workers"} <= names
     text = decode_user_data(
         worst_case.one(INSTANCE, f"{LONGEST_CLUSTER_NAME}-control-plane-node").inputs["userDataBase64"]
     )
     assert "/arm64/" in text and f"/k8s-dualstack-aws/{LONGEST_CLUSTER_NAME}/" in text
+    joining = decode_user_data(
+        worst_case.one(INSTANCE, f"{LONGEST_CLUSTER_NAME}-control-plane-node-4").inputs["userDataBase64"]
+    )
+    (hosts,) = re.findall(r"readonly ETCD_MEMBER_HOSTS=(\S+)", joining)
+    assert "controlPlane:" in joining and len(hosts.strip("'").split(",")) == 4
 
 
 def test_the_worst_case_leaves_a_quarter_of_ec2s_limit_free(worst_case: Graph) -> None:
@@ -82,8 +103,8 @@ def test_every_shipped_stack_leaves_a_quarter_of_ec2s_limit_free(render_graph: R
     graph = render_graph(stack)
     sizes = user_data_sizes(graph)
     assert sizes and all(size <= HEADROOM_LIMIT for size in sizes.values()), sizes
-    for node in graph.by_type(INSTANCE):
-        assert received_bytes(node.inputs["userDataBase64"]).startswith(GZIP_MAGIC), node.name
+    for node in nodes(graph):
+        assert received_bytes(encoded_user_data(node)).startswith(GZIP_MAGIC), node.name
 
 
 def test_a_render_over_the_limit_fails_naming_the_node_the_size_and_the_limit(tmp_path: Path) -> None:
@@ -102,9 +123,9 @@ def test_a_render_over_the_limit_fails_naming_the_node_the_size_and_the_limit(tm
         timeout=300,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    message = re.search(r"user data of (k8s-1-35-\S+) .*? is (\d+) bytes as EC2 receives it .*", result.stderr)
+    message = re.search(r"user data of (k8s-1-35-\S+)(?: \(.*?\))? is (\d+) bytes as EC2 receives it .*", result.stderr)
     assert message, result.stderr[-3000:]
-    assert message[1] in ("k8s-1-35-control-plane-node", "k8s-1-35-workers-0,"), message[0]
+    assert message[1] in ("k8s-1-35-control-plane-node", "k8s-1-35-workers"), message[0]
     assert int(message[2]) > 1000 and message[0].endswith("EC2 accepts at most 1000 bytes"), message[0]
     assert "render failed for: k8s-1-35" in result.stderr
 
@@ -114,12 +135,10 @@ def test_the_render_writes_the_decoded_cloud_config_and_the_size_ec2_receives(
 ) -> None:
     graph = render_graph("k8s-1-35")
     written = {path.name for path in write_userdata(graph, tmp_path)}
-    assert written == {
-        "k8s-1-35-control-plane-node.yaml",
-        "k8s-1-35-workers-0.yaml",
-        "k8s-1-35-workers-1.yaml",
-        "sizes.json",
-    }
+    assert written == {"k8s-1-35-control-plane-node.yaml", "k8s-1-35-workers.yaml", "sizes.json"}
+    template = graph.one(LAUNCH_TEMPLATE, "k8s-1-35-workers")
+    workers = (tmp_path / "userdata" / "k8s-1-35-workers.yaml").read_text()
+    assert workers == decode_user_data(template.inputs["userData"])
     node = graph.one(INSTANCE, "k8s-1-35-control-plane-node")
     text = (tmp_path / "userdata" / "k8s-1-35-control-plane-node.yaml").read_text()
     assert text == decode_user_data(node.inputs["userDataBase64"]) and text.startswith("#cloud-config\n")
@@ -164,12 +183,16 @@ def cloud_init_python() -> tuple[str, str]:
     return cloud_init, interpreter
 
 
-@pytest.mark.parametrize("role", ["control-plane-node", "workers-0"])
+@pytest.mark.parametrize(
+    ("type_token", "role"),
+    [(INSTANCE, "control-plane-node"), (INSTANCE, "control-plane-node-1"), (LAUNCH_TEMPLATE, "workers")],
+    ids=["init", "join-control-plane", "workers"],
+)
 def test_cloud_init_reads_the_compressed_user_data_and_its_schema_accepts_it(
-    worst_case: Graph, tmp_path: Path, role: str
+    worst_case: Graph, tmp_path: Path, type_token: str, role: str
 ) -> None:
     cloud_init, interpreter = cloud_init_python()
-    encoded = worst_case.one(INSTANCE, f"{LONGEST_CLUSTER_NAME}-{role}").inputs["userDataBase64"]
+    encoded = encoded_user_data(worst_case.one(type_token, f"{LONGEST_CLUSTER_NAME}-{role}"))
     blob = tmp_path / "user-data.gz"
     blob.write_bytes(received_bytes(encoded))  # what the instance metadata service hands cloud-init
     read = subprocess.run(

@@ -31,6 +31,7 @@ from typing import Any
 
 from tools.aws_replay_calls import (
     HANDLERS,
+    SKIPPED_TYPES,
     ApiReplay,
     Call,
     InstanceInfo,
@@ -41,7 +42,16 @@ from tools.aws_replay_calls import (
 from tools.offline.capture import Graph
 from tools.output import UNKNOWN_TEXT, jsonable
 
-__all__ = ["Call", "InstanceInfo", "PlannedResource", "ReplayResult", "planned_resources", "replay", "replay_order"]
+__all__ = [
+    "SKIPPED_TYPES",
+    "Call",
+    "InstanceInfo",
+    "PlannedResource",
+    "ReplayResult",
+    "planned_resources",
+    "replay",
+    "replay_order",
+]
 
 INSTANCE_TYPES = frozenset({"aws:ec2/instance:Instance", "aws:ec2/eipAssociation:EipAssociation"})
 TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -58,6 +68,9 @@ class ReplayResult(ReplayState):
     region: str = ""
     not_replayed: list[str] = field(default_factory=list)
     """URNs of resources that are not AWS API objects (components, tls, random, kubernetes)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """URN -> why this AWS resource was not replayed (`SKIPPED_TYPES`: types the replay does not
+    make yet). Never silent: `report()` lists them."""
 
     @property
     def failures(self) -> list[Call]:
@@ -86,7 +99,16 @@ class ReplayResult(ReplayState):
         lines = [f"{len(self.calls)} calls, {len(self.failures)} failed, against {self.endpoint_url} ({self.region})"]
         lines += [f"  FAILED {call.operation} for {call.name}: {call.error}" for call in self.failures]
         lines += [f"  note: {note}" for note in self.notes]
+        lines += [f"  skipped {self.names[urn]}: {reason}" for urn, reason in sorted(self.skipped.items())]
         return "\n".join(lines)
+
+    @property
+    def skip_notes(self) -> list[str]:
+        """One line per skipped type: how many of its resources, and why."""
+        by_reason: dict[str, list[str]] = {}
+        for urn, reason in sorted(self.skipped.items()):
+            by_reason.setdefault(reason, []).append(self.names[urn])
+        return [f"not replayed ({len(names)}: {', '.join(names)}): {reason}" for reason, names in by_reason.items()]
 
 
 def planned_resources(source: Source) -> list[PlannedResource]:
@@ -168,7 +190,8 @@ def replay(
     """Create the program's AWS resources through the API at `endpoint_url`.
 
     API errors never raise: they are in `ReplayResult.failures`. An AWS type without a
-    mapping is a failure too, so a new resource type cannot slip past the replay."""
+    mapping is a failure too, so a new resource type cannot slip past the replay; the types the
+    replay does not make yet (`SKIPPED_TYPES`) are in `ReplayResult.skipped`, each with its reason."""
     resources = planned_resources(source)
     unknown = [r.name for r in resources if UNKNOWN_TEXT in json.dumps(r.inputs)]
     if unknown:
@@ -180,6 +203,9 @@ def replay(
     api = ApiReplay(clients(endpoint_url, region), result, {r.urn: r.type for r in resources})
     failed: set[str] = set()
     for resource in order:
+        if resource.type in SKIPPED_TYPES:
+            result.skipped[resource.urn] = f"{resource.type}: {SKIPPED_TYPES[resource.type]}"
+            continue
         blocked = sorted(result.names[edge] for edge in resource.edges if edge in failed)
         handler = HANDLERS.get(resource.type)
         problem = (

@@ -14,7 +14,11 @@ from typing import Any
 
 from components.render import scripts
 from components.render.bootstrap import ClusterBootstrap
-from components.render.kubeadm import render_init_configuration, render_join_configuration
+from components.render.kubeadm import (
+    render_control_plane_join_configuration,
+    render_init_configuration,
+    render_join_configuration,
+)
 from components.render.yaml_dump import dump_yaml
 
 # kubernetes/release cmd/krel/templates/latest/kubelet/kubelet.service and
@@ -82,18 +86,38 @@ PACKAGES: tuple[str, ...] = (
 
 
 def render_control_plane_user_data(
-    cluster: ClusterBootstrap, api_server_cert_sans: Sequence[str], elastic_ip: str | None = None
+    cluster: ClusterBootstrap,
+    api_server_cert_sans: Sequence[str],
+    elastic_ip: str | None = None,
+    *,
+    ca_cert_hash: str | None = None,
+    etcd_peers: Sequence[str] = (),
 ) -> str:
-    """User data of the control plane: installs the node, fetches the PKI and runs kubeadm init.
+    """User data of the (first) control plane: installs the node, fetches the PKI and runs kubeadm init.
 
     With `elastic_ip`, the boot first waits (bounded) until that address is the instance's
     public IPv4: associating it swaps the address and cuts connections in flight.
+
+    With `etcd_peers` (the other control planes' addresses of the primary family) and `ca_cert_hash`,
+    it also carries the JoinConfiguration and the stale-member cleanup of a joining control plane: a
+    replacement of the first control plane of a running cluster joins it instead of running init.
     """
+    extra_files = []
+    if etcd_peers:
+        if ca_cert_hash is None:
+            raise ValueError("a first control plane with etcd_peers needs the ca_cert_hash to join a running cluster")
+        extra_files = [
+            _file(
+                scripts.KUBEADM_JOIN_TEMPLATE, render_control_plane_join_configuration(cluster, ca_cert_hash), "0600"
+            ),
+            _file(scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT, scripts.REMOVE_STALE_ETCD_MEMBER, "0700"),
+        ]
     return _user_data(
         kubeadm_template=render_init_configuration(cluster, api_server_cert_sans),
         fetches=scripts.control_plane_fetches(cluster.ssm_prefix),
-        boot_script=scripts.control_plane_script(cluster),
+        boot_script=scripts.control_plane_script(cluster, etcd_peers),
         bootcmd=[wait_for_public_ipv4_command(elastic_ip)] if elastic_ip else [],
+        extra_files=extra_files,
     )
 
 
@@ -110,6 +134,19 @@ def wait_for_public_ipv4_command(address: str, tries: int = 90, interval_seconds
     return ["cloud-init-per", "once", "wait-for-elastic-ip", "bash", "-c", script]
 
 
+def render_control_plane_join_user_data(cluster: ClusterBootstrap, ca_cert_hash: str, etcd_peers: Sequence[str]) -> str:
+    """User data of another control plane: installs the node, fetches the PKI and the token like the
+    first, removes the etcd member of the instance it replaces, and joins with `--control-plane`.
+
+    `etcd_peers`: the other control planes' addresses of the primary family."""
+    return _user_data(
+        kubeadm_template=render_control_plane_join_configuration(cluster, ca_cert_hash),
+        fetches=scripts.control_plane_fetches(cluster.ssm_prefix),
+        boot_script=scripts.control_plane_join_script(cluster, etcd_peers),
+        extra_files=[_file(scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT, scripts.REMOVE_STALE_ETCD_MEMBER, "0700")],
+    )
+
+
 def render_worker_user_data(cluster: ClusterBootstrap, ca_cert_hash: str) -> str:
     """User data of a worker: installs the node, fetches the token and runs kubeadm join."""
     return _user_data(
@@ -124,6 +161,7 @@ def _user_data(
     fetches: Sequence[scripts.FetchEntry],
     boot_script: str,
     bootcmd: Sequence[list[str]] = (),
+    extra_files: Sequence[dict[str, Any]] = (),
 ) -> str:
     document: dict[str, Any] = {
         # The control plane's public IPv4 changes when its Elastic IP is associated, which can
@@ -140,6 +178,7 @@ def _user_data(
             _file(scripts.KUBEADM_TEMPLATE, kubeadm_template, "0600"),
             _file(scripts.FETCH_MANIFEST, scripts.fetch_manifest(fetches), "0600"),
             _file(scripts.FETCH_SCRIPT, scripts.FETCH_SSM_PARAMETERS, "0755"),
+            *extra_files,
             _file(scripts.BOOT_SCRIPT, boot_script, "0700"),
         ],
         "runcmd": [["bash", scripts.BOOT_SCRIPT]],

@@ -93,6 +93,23 @@ def render_join_configuration(cluster: ClusterBootstrap, ca_cert_hash: str) -> s
     return dump_yaml(_join_configuration(cluster, ca_cert_hash), _kubelet_configuration(cluster.release))
 
 
+def render_control_plane_join_configuration(cluster: ClusterBootstrap, ca_cert_hash: str) -> str:
+    """Another control plane: JoinConfiguration with `controlPlane` (stacked etcd, kubeadm's default)
+    and KubeletConfiguration.
+
+    Discovery is the workers' (bootstrap token, CA pinned). No `certificateKey`: the node fetched the
+    shared CAs and keys from SSM as the first control plane did, and kubeadm uses the files it finds.
+    The ClusterConfiguration (endpoint, SANs, networking) is the one `kubeadm init` uploaded.
+    """
+    if not _CA_CERT_HASH.match(ca_cert_hash):
+        raise ValueError(f"ca_cert_hash must be sha256:<64 hex digits>, got {ca_cert_hash!r}")
+    document = _join_configuration(cluster, ca_cert_hash)
+    document["controlPlane"] = {
+        "localAPIEndpoint": {"advertiseAddress": cluster.advertise_address, "bindPort": API_SERVER_BIND_PORT}
+    }
+    return dump_yaml(document, _kubelet_configuration(cluster.release))
+
+
 def _init_configuration(cluster: ClusterBootstrap) -> dict[str, Any]:
     return {
         "apiVersion": cluster.api.value,

@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from components.pki_layout import CONTROL_PLANE_FILES, bootstrap_token_parameter
-from components.render.bootstrap import PLACEHOLDER_VARIABLES, ClusterBootstrap, placeholder
+from components.render.bootstrap import (
+    ADDRESS_VARIABLE,
+    NODE_IPV4,
+    PLACEHOLDER_VARIABLES,
+    ClusterBootstrap,
+    placeholder,
+)
+from components.render.kubeadm import IMAGE_REPOSITORY
 from components.settings import Architecture
 from components.versions import Release
 
@@ -23,15 +30,24 @@ BIN_DIR = "/usr/local/bin"
 IMDS = "http://169.254.169.254/latest"
 BOOT_SCRIPT = f"{LIB_DIR}/bootstrap.sh"
 FETCH_SCRIPT = f"{LIB_DIR}/fetch-ssm-parameters.py"
+REMOVE_STALE_ETCD_MEMBER_SCRIPT = f"{LIB_DIR}/remove-stale-etcd-member.sh"
 FETCH_MANIFEST = f"{STATE_DIR}/ssm-parameters.json"
 TOKEN_FILE = f"{STATE_DIR}/bootstrap-token"
 KUBEADM_TEMPLATE = f"{STATE_DIR}/kubeadm.yaml.tmpl"
 KUBEADM_CONFIG = f"{STATE_DIR}/kubeadm.yaml"
+KUBEADM_JOIN_TEMPLATE = f"{STATE_DIR}/kubeadm-join.yaml.tmpl"
+"""The first control plane's JoinConfiguration, used instead of kubeadm init when it replaces the
+first control plane of a running cluster."""
 KUBERNETES_BINARIES = ("kubeadm", "kubelet", "kubectl")
 # A worker may boot long before the API server answers; kubeadm join itself waits up to
 # its discovery timeout per try, so 40 tries cover a control plane that is still installing.
 JOIN_ATTEMPTS = 40
 JOIN_RETRY_SECONDS = 15
+ETCD_PKI_DIR = "/etc/kubernetes/pki/etcd"
+# A new first control plane asks the others' etcd this often whether a cluster runs already: at the
+# cluster's creation they do not answer (they wait for it), so this delays kubeadm init by ~15-30 s.
+CLUSTER_PROBES = 3
+CLUSTER_PROBE_SECONDS = 5
 
 # Runs on the node's python3 (3.8 on Ubuntu 20.04). Credentials come straight from IMDSv2:
 # botocore before 1.13.25 only speaks IMDSv1, which the instances' http_tokens=required
@@ -113,6 +129,79 @@ def main(region, manifest):
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
 '''
+
+# A control plane that replaces one (same zone, same fixed address, same IP-based name) must first
+# remove the etcd member the old instance left: `kubeadm join --control-plane` adds a member for its
+# peer URL, and etcd refuses a second member with a URL that is taken. Runs before every join try.
+REMOVE_STALE_ETCD_MEMBER = r"""#!/bin/bash
+# Removes the etcd member a replaced control plane left behind, before this node joins in its place.
+# Usage: remove-stale-etcd-member.sh NODE_NAME PEER_HOST MEMBER_HOSTS
+#   NODE_NAME     this node's name; the instance it replaces had the same (IP-based) one
+#   PEER_HOST     this node's etcd address as a URL host: 10.0.16.10 or [2600:1f18::a]
+#   MEMBER_HOSTS  the other control planes' etcd addresses as URL hosts, comma-separated (port 2379)
+# Environment: ETCD_PKI, the directory of the etcd CA (default /etc/kubernetes/pki/etcd); ETCDCTL, an
+# etcdctl command (default: etcdctl of ETCD_IMAGE, run by ctr in containerd's k8s.io namespace).
+# A member is stale when its name is NODE_NAME or its peer URL is https://PEER_HOST:2380 (also one
+# that a failed join added and never started). Exits non-zero when no member answers: retry later.
+set -Eeuo pipefail
+umask 077
+
+[[ $# -eq 3 && -n "$1" && -n "$2" && -n "$3" ]] || {
+  echo "usage: $0 NODE_NAME PEER_HOST MEMBER_HOSTS" >&2
+  exit 2
+}
+readonly NODE_NAME="$1" PEER_URL="https://$2:2380"
+endpoints=""
+IFS=',' read -r -a member_hosts <<<"$3"
+for host in "${member_hosts[@]}"; do
+  endpoints="${endpoints:+${endpoints},}https://${host}:2379"
+done
+readonly ENDPOINTS="${endpoints}"
+readonly ETCD_PKI="${ETCD_PKI:-/etc/kubernetes/pki/etcd}"
+CLIENT_DIR="$(mktemp -d)"
+readonly CLIENT_DIR
+trap 'rm -rf "${CLIENT_DIR}"' EXIT
+
+log() { printf 'remove-stale-etcd-member: %s\n' "$*"; }
+
+# A client certificate for this run, signed by the etcd CA: kubeadm's etcd admits any client its CA signed.
+openssl req -new -newkey rsa:2048 -nodes -subj "/CN=k8s-bootstrap-etcd-member-cleanup" \
+  -keyout "${CLIENT_DIR}/client.key" -out "${CLIENT_DIR}/client.csr" 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' >"${CLIENT_DIR}/client.ext"
+openssl x509 -req -in "${CLIENT_DIR}/client.csr" -CA "${ETCD_PKI}/ca.crt" -CAkey "${ETCD_PKI}/ca.key" \
+  -set_serial "0x$(openssl rand -hex 8)" -days 1 -extfile "${CLIENT_DIR}/client.ext" \
+  -out "${CLIENT_DIR}/client.crt" 2>/dev/null
+
+etcdctl_run() {
+  if [[ -n "${ETCDCTL:-}" ]]; then
+    "${ETCDCTL}" "$@"
+    return
+  fi
+  ctr --namespace k8s.io images pull "${ETCD_IMAGE:?ETCD_IMAGE or ETCDCTL must be set}" >/dev/null
+  ctr --namespace k8s.io run --rm --net-host \
+    --mount "type=bind,src=${ETCD_PKI},dst=${ETCD_PKI},options=rbind:ro" \
+    --mount "type=bind,src=${CLIENT_DIR},dst=${CLIENT_DIR},options=rbind:ro" \
+    "${ETCD_IMAGE}" "etcdctl-$$-${RANDOM}" /usr/local/bin/etcdctl "$@"
+}
+
+etcdctl_cluster() {
+  etcdctl_run --endpoints="${ENDPOINTS}" --cacert="${ETCD_PKI}/ca.crt" --cert="${CLIENT_DIR}/client.crt" \
+    --key="${CLIENT_DIR}/client.key" --dial-timeout=5s --command-timeout=15s "$@"
+}
+
+# `simple` lines: ID, STATUS, NAME, PEER ADDRS (comma-joined), CLIENT ADDRS, IS LEARNER; IDs in hex.
+members="$(etcdctl_cluster member list --write-out=simple)"
+stale="$(awk -F', ' -v name="${NODE_NAME}" -v peer="${PEER_URL}" \
+  '$3 == name || index("," $4 ",", "," peer ",") { print $1 }' <<<"${members}")"
+if [[ -z "${stale}" ]]; then
+  log "no member named ${NODE_NAME} or at ${PEER_URL}: nothing to remove"
+  exit 0
+fi
+while read -r id; do
+  log "removing stale member ${id}: $(grep -F "${id}, " <<<"${members}")"
+  etcdctl_cluster member remove "${id}"
+done <<<"${stale}"
+"""
 
 _LIBRARY = r"""
 log() { printf 'k8s-bootstrap: %s\n' "$*"; }
@@ -243,6 +332,42 @@ log "worker joined"
 """
 
 
+_CONTROL_PLANE_JOIN_STEPS = r"""
+joined=false
+for attempt in $(seq 1 "${JOIN_ATTEMPTS}"); do
+  log "kubeadm join --control-plane, try ${attempt}/${JOIN_ATTEMPTS}"
+  if bash "${REMOVE_STALE_ETCD_MEMBER}" "${NODE_NAME}" "${ETCD_PEER_HOST}" "${ETCD_MEMBER_HOSTS}" &&
+    kubeadm join --config "${KUBEADM_CONFIG}"; then
+    joined=true
+    break
+  fi
+  kubeadm reset -f --cri-socket "${CRI_SOCKET}" || true
+  # reset empties /etc/kubernetes/pki: fetch the shared CAs and keys again before the next try.
+  fetch_parameters
+  sleep "${JOIN_RETRY_SECONDS}"
+done
+[[ "${joined}" == true ]] || fail "kubeadm join --control-plane failed ${JOIN_ATTEMPTS} times"
+install -d -m 0700 /root/.kube
+install -m 0600 /etc/kubernetes/admin.conf /root/.kube/config
+forget_token
+log "control plane joined"
+"""
+
+
+# A cluster runs when the other control planes' etcd answers: then the stale member (of the instance
+# this one replaces) is removed as well, and the node joins rather than start a second cluster.
+_CLUSTER_PROBE = r"""
+cluster_found=false
+for probe in $(seq 1 "${CLUSTER_PROBES}"); do
+  log "asking the other control planes' etcd for a running cluster, probe ${probe}/${CLUSTER_PROBES}"
+  if bash "${REMOVE_STALE_ETCD_MEMBER}" "${NODE_NAME}" "${ETCD_PEER_HOST}" "${ETCD_MEMBER_HOSTS}"; then
+    cluster_found=true
+    break
+  fi
+  sleep "${CLUSTER_PROBE_SECONDS}"
+done
+"""
+
 _COMMON_SETTINGS: Mapping[str, str] = {
     "LOG_FILE": LOG_FILE,
     "STATE_DIR": STATE_DIR,
@@ -297,9 +422,34 @@ def crictl_url(release: Release, architecture: Architecture) -> str:
     )
 
 
-def control_plane_script(cluster: ClusterBootstrap) -> str:
-    """Boot script of the control plane: install, fetch PKI and token, kubeadm init."""
-    return _script(cluster, "control plane", _CONTROL_PLANE_STEPS, {})
+def control_plane_script(cluster: ClusterBootstrap, etcd_peers: Sequence[str] = ()) -> str:
+    """Boot script of the first control plane: install, fetch PKI and token, kubeadm init.
+
+    With `etcd_peers` (the other control planes' addresses, when there are several), it first asks
+    their etcd: if a cluster answers, this node replaces the first control plane of a running
+    cluster and joins it as the others do (`control_plane_join_script`) instead of starting a
+    second cluster with `kubeadm init`."""
+    if not etcd_peers:
+        return _script(cluster, "control plane", _CONTROL_PLANE_STEPS, {})
+    settings = {
+        **_join_settings(cluster, etcd_peers),
+        "KUBEADM_JOIN_TEMPLATE": KUBEADM_JOIN_TEMPLATE,
+        "CLUSTER_PROBES": str(CLUSTER_PROBES),
+        "CLUSTER_PROBE_SECONDS": str(CLUSTER_PROBE_SECONDS),
+    }
+    steps = (
+        _join_environment(cluster)
+        + _CLUSTER_PROBE
+        + 'if [[ "${cluster_found}" == true ]]; then\n'
+        + 'log "the other control planes run a cluster: joining it instead of kubeadm init"\n'
+        + 'install -m 0600 "${KUBEADM_JOIN_TEMPLATE}" "${KUBEADM_TEMPLATE}"\n'
+        + "render_kubeadm_config\n"
+        + _CONTROL_PLANE_JOIN_STEPS
+        + "else\n"
+        + _CONTROL_PLANE_STEPS
+        + "fi\n"
+    )
+    return _script(cluster, "control plane", steps, settings)
 
 
 def worker_script(cluster: ClusterBootstrap) -> str:
@@ -310,6 +460,51 @@ def worker_script(cluster: ClusterBootstrap) -> str:
         "JOIN_RETRY_SECONDS": str(JOIN_RETRY_SECONDS),
     }
     return _script(cluster, "worker", _WORKER_STEPS, settings)
+
+
+def etcd_image(release: Release) -> str:
+    """The etcd image kubeadm of this release runs (its etcdctl removes stale members)."""
+    return f"{IMAGE_REPOSITORY}/etcd:{release.kubeadm_image_tags.etcd}"
+
+
+def url_host(address: str) -> str:
+    """An address as the host of a URL: IPv6 in brackets."""
+    return f"[{address}]" if ":" in address else address
+
+
+def control_plane_join_script(cluster: ClusterBootstrap, etcd_peers: Sequence[str]) -> str:
+    """Boot script of another control plane: install, fetch PKI and token, remove a stale etcd member,
+    kubeadm join --control-plane with retries.
+
+    `etcd_peers`: the other control planes' addresses of the primary family (kubeadm's etcd listens on
+    the advertise address), where a member that answers is found."""
+    steps = _join_environment(cluster) + _CONTROL_PLANE_JOIN_STEPS
+    return _script(cluster, "joining control plane", steps, _join_settings(cluster, etcd_peers))
+
+
+def _join_settings(cluster: ClusterBootstrap, etcd_peers: Sequence[str]) -> dict[str, str]:
+    if not etcd_peers:
+        raise ValueError("a joining control plane needs at least one other control plane's etcd address")
+    return {
+        "CRI_SOCKET": cluster.cri_socket,
+        "JOIN_ATTEMPTS": str(JOIN_ATTEMPTS),
+        "JOIN_RETRY_SECONDS": str(JOIN_RETRY_SECONDS),
+        "REMOVE_STALE_ETCD_MEMBER": REMOVE_STALE_ETCD_MEMBER_SCRIPT,
+        "ETCD_MEMBER_HOSTS": ",".join(url_host(peer) for peer in etcd_peers),
+        "ETCD_PKI": ETCD_PKI_DIR,
+    }
+
+
+def _join_environment(cluster: ClusterBootstrap) -> str:
+    """After read_node_identity: the etcd image for etcdctl and the node's own etcd address, of the
+    family etcd advertises."""
+    primary = ADDRESS_VARIABLE[cluster.ip_families[0]]
+    peer_host = placeholder(primary) if primary == NODE_IPV4 else "[" + placeholder(primary) + "]"
+    return f"""
+export ETCD_PKI
+export ETCD_IMAGE={shlex.quote(etcd_image(cluster.release))}
+ETCD_PEER_HOST="{peer_host}"
+"""
 
 
 def _script(cluster: ClusterBootstrap, role: str, role_steps: str, role_settings: Mapping[str, str]) -> str:

@@ -415,7 +415,7 @@ def run_settings(names: Names, work_dir: Path, out: Path) -> RunSettings:
         names=names,
         region=settings.region,
         kubernetes_version=settings.release.kubernetes_version,
-        expected_nodes=1 + settings.nodes.worker_count,
+        expected_nodes=settings.topology.control_plane_count + settings.topology.workers.desired_capacity,
         primary=FAMILY_NAMES[settings.ip_families[0]],
         families=(FAMILY_NAMES[settings.ip_families[0]], FAMILY_NAMES[settings.ip_families[1]]),
         out=out,

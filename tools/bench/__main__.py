@@ -34,6 +34,14 @@ DEFAULT_OUT = REPO_ROOT / "build" / "bench"
 DEFAULT_WORKERS = (1, 10, 100, 500)
 GROWTH_OVERRIDES: dict[str, object] = {"podIpv4Cidr": "10.240.0.0/14"}
 """The default pod /16 has room for 256 node /24s; a /14 holds 1024, outside the VPC and service ranges."""
+
+
+def worker_sizes(count: int) -> dict[str, object]:
+    """A worker group of exactly `count`. Since the workers are an Auto Scaling group the program
+    registers the same resources for any count (README, "Benchmarks and cost": to be re-based)."""
+    return {"workerMinSize": count, "workerMaxSize": count, "workerDesiredCapacity": count}
+
+
 NAT_OVERRIDES: dict[str, object] = {"privateSubnets": True, "natGateway": True}
 MODES = ("preview", "up")
 
@@ -83,7 +91,7 @@ def measure(
                 program_config(
                     "dev",
                     mode,
-                    {**GROWTH_OVERRIDES, "workerCount": count},
+                    {**GROWTH_OVERRIDES, **worker_sizes(count)},
                     label=f"dev {mode} {count} workers",
                     group="growth",
                     workers=count,

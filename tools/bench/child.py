@@ -1,6 +1,6 @@
 """One measured program evaluation, run by `tools.bench` in a fresh interpreter.
 
-    python -m tools.bench.child --stack dev --mode preview [--overrides '{"workerCount": 10}']
+    python -m tools.bench.child --stack dev --mode preview [--overrides '{"workerDesiredCapacity": 10}']
 
 prints one JSON object: resources registered, seconds spent importing the offline engine and
 running the program, CPU seconds the mock spent deriving RSA keys (up mode only; the real

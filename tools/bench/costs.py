@@ -16,6 +16,9 @@ from tools.bench.data import HOURS_PER_MONTH, PRICES, Price
 from tools.offline.capture import Graph, ResourceRecord
 
 INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 SUBNET = "aws:ec2/subnet:Subnet"
 EIP = "aws:ec2/eip:Eip"
 EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
@@ -42,10 +45,13 @@ class Inventory:
     nat_gateways: int
     eks_clusters: int = 0
     kms_keys: int = 0
+    network_load_balancers: int = 0
+    load_balancer_public_ipv4: int = 0
+    """An internet-facing load balancer's public IPv4 addresses: one per subnet (zone) it is in."""
 
     @property
     def public_ipv4(self) -> int:
-        return self.elastic_ips + sum(node.auto_public_ipv4 for node in self.nodes)
+        return self.elastic_ips + self.load_balancer_public_ipv4 + sum(node.auto_public_ipv4 for node in self.nodes)
 
 
 @dataclass(frozen=True)
@@ -98,23 +104,61 @@ def inventory(graph: Graph) -> Inventory:
                 control_plane=_under_control_plane(graph, record),
             )
         )
+    nodes += _group_nodes(graph, subnets_public)
     eips = graph.by_type(EIP)
+    balancers = graph.by_type(LOAD_BALANCER)
     return Inventory(
         nodes=tuple(sorted(nodes, key=lambda node: node.name)),
         elastic_ips=len(eips),
         control_plane_elastic_ips=sum(_under_control_plane(graph, record) for record in eips),
         nat_gateways=len(graph.by_type(NAT_GATEWAY)),
         kms_keys=len(graph.by_type(KMS_KEY)),
+        network_load_balancers=sum(record.inputs.get("loadBalancerType") == "network" for record in balancers),
+        load_balancer_public_ipv4=sum(
+            len(record.property_dependencies.get("subnets", ()))
+            for record in balancers
+            if not record.inputs.get("internal")
+        ),
     )
 
 
+def _group_nodes(graph: Graph, subnets_public: Mapping[str, bool]) -> list[Node]:
+    """An Auto Scaling group's instances at its desired capacity, as its launch template makes them."""
+    nodes = []
+    for group in graph.by_type(AUTOSCALING_GROUP):
+        template_urn = _dependency(group, "launchTemplate")
+        if template_urn is None:
+            raise ValueError(f"{group.name}: no launch template, its instances are unknown")
+        template = graph.get(template_urn)
+        (root,) = [m["ebs"] for m in template.inputs.get("blockDeviceMappings") or [] if m.get("ebs")] or [{}]
+        if "volumeSize" not in root:
+            raise ValueError(f"{template.name}: no block device volumeSize, the root volume size is unknown")
+        public = any(
+            subnets_public.get(urn, False) for urn in group.property_dependencies.get("vpcZoneIdentifiers", ())
+        )
+        nodes += [
+            Node(
+                name=f"{group.name}[{index}]",
+                instance_type=str(template.inputs["instanceType"]),
+                volume_gib=float(root["volumeSize"]),
+                auto_public_ipv4=public,
+                control_plane=_under_control_plane(graph, group),
+            )
+            for index in range(int(group.inputs.get("desiredCapacity") or 0))
+        ]
+    return nodes
+
+
 def as_eks(inv: Inventory) -> Inventory:
-    """The same workers on EKS: no control-plane node or its Elastic IP, one EKS cluster fee."""
+    """The same workers on EKS: no control-plane node, its Elastic IP or the API load balancer, one EKS
+    cluster fee."""
     return replace(
         inv,
         nodes=tuple(node for node in inv.nodes if not node.control_plane),
         elastic_ips=inv.elastic_ips - inv.control_plane_elastic_ips,
         control_plane_elastic_ips=0,
+        network_load_balancers=0,
+        load_balancer_public_ipv4=0,
         eks_clusters=inv.eks_clusters + 1,
     )
 
@@ -136,6 +180,7 @@ def monthly(inv: Inventory, prices: Mapping[str, Price] = PRICES, hours: float =
     hourly_items = (
         ("public IPv4 addresses", inv.public_ipv4, "address", "public-ipv4"),
         ("NAT gateways (hourly, data excluded)", inv.nat_gateways, "gateway", "nat-gateway"),
+        ("Network Load Balancers (hourly, NLCU excluded)", inv.network_load_balancers, "load balancer", "nlb"),
         ("EKS control plane", inv.eks_clusters, "cluster", "eks-control-plane"),
     )
     if gib:

@@ -69,6 +69,32 @@ STEPS: tuple[Step, ...] = (
         "pending/available states but no duration (https://docs.aws.amazon.com/vpc/latest/userguide/"
         "nat-gateway-working-with.html); 1-3 min is the commonly reported range",
     ),
+    Step(
+        "network-load-balancer",
+        180,
+        "estimate",
+        "CreateLoadBalancer, then the provider waits for the state `active`; AWS documents the "
+        "provisioning/active states but no duration (https://docs.aws.amazon.com/elasticloadbalancing/"
+        "latest/network/network-load-balancers.html); a few minutes is the commonly reported range",
+    ),
+    Step("target-group", 1, "estimate", "CreateTargetGroup + ModifyTargetGroupAttributes (ELBv2 API)"),
+    Step("listener", 1, "estimate", "one CreateListener call"),
+    Step(
+        "target-attachment",
+        1,
+        "estimate",
+        "one RegisterTargets call; the health checks that make the target healthy run afterwards, not awaited",
+    ),
+    Step("launch-template", 1, "estimate", f"one CreateLaunchTemplate call ({_EC2_API}API_CreateLaunchTemplate.html)"),
+    Step(
+        "autoscaling-group",
+        45,
+        "estimate",
+        "CreateAutoScalingGroup, then the provider waits (wait_for_capacity_timeout, 10 min by default) until "
+        "desired_capacity instances are InService with EC2 health checks: about one instance-running step plus "
+        "the group's launch activity (https://docs.aws.amazon.com/autoscaling/ec2/userguide/"
+        "ec2-auto-scaling-lifecycle.html gives the states, not a duration)",
+    ),
     Step("iam-role", 2, "estimate", "one IAM API call"),
     Step("iam-policy", 1, "estimate", "one IAM API call"),
     Step(
@@ -202,6 +228,12 @@ TYPE_STEPS: dict[str, tuple[str, ...]] = {
     "aws:ec2/eipAssociation:EipAssociation": ("eip-association",),
     "aws:ec2/natGateway:NatGateway": ("nat-gateway",),
     "aws:ec2/instance:Instance": ("instance-running",),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("launch-template",),
+    "aws:autoscaling/group:Group": ("autoscaling-group",),
+    "aws:lb/loadBalancer:LoadBalancer": ("network-load-balancer",),
+    "aws:lb/targetGroup:TargetGroup": ("target-group",),
+    "aws:lb/listener:Listener": ("listener",),
+    "aws:lb/targetGroupAttachment:TargetGroupAttachment": ("target-attachment",),
     "aws:iam/role:Role": ("iam-role",),
     "aws:iam/rolePolicy:RolePolicy": ("iam-policy",),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam-policy",),
@@ -251,6 +283,19 @@ PRICES: dict[str, Price] = {
     price.key: price
     for price in (
         Price("instance:t3.medium", 0.0416, "USD per hour", f"{_EC2_PRICING} (Linux, us-east-1)"),
+        Price(
+            "instance:m6i.large",
+            0.096,
+            "USD per hour",
+            f"{_EC2_PRICING} (Linux, us-east-1; added with the prod stack, not re-checked live)",
+        ),
+        Price(
+            "nlb",
+            0.0225,
+            "USD per load-balancer-hour",
+            "https://aws.amazon.com/elasticloadbalancing/pricing/ (Network Load Balancer, added with the prod "
+            "stack, not re-checked live; the NLCU charge for traffic is excluded like data transfer)",
+        ),
         Price(
             "ebs:gp3",
             0.08,

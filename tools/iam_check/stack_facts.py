@@ -36,6 +36,7 @@ SSM_PARAMETER = "aws:ssm/parameter:Parameter"
 VPC = "aws:ec2/vpc:Vpc"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE_SESSION = "i-0123456789abcdef0"
 """The instance ID in the role session ARN of every simulated node request."""
 
@@ -239,6 +240,9 @@ def _node_security_groups(graph: Graph, facts_arn: Callable[[str, str], str]) ->
     attached: set[str] = set()
     for instance in graph.by_type(INSTANCE):
         attached.update(instance.property_dependencies.get("vpcSecurityGroupIds", ()))
+    for template in graph.by_type(LAUNCH_TEMPLATE):  # the workers' groups: on their launch template
+        attached.update(template.property_dependencies.get("networkInterfaces", ()))
+        attached.update(template.property_dependencies.get("vpcSecurityGroupIds", ()))
     groups = [g for g in graph.by_type(SECURITY_GROUP) if not attached or g.urn in attached]
     return tuple(
         SecurityGroupFacts(g.name, str(g.id), facts_arn("ec2", f"security-group/{g.id}"), dict(_value(g, "tags") or {}))
@@ -294,7 +298,8 @@ def stack_facts(graph: Graph) -> StackFacts:
     tokens = [p.name for p in parameters if p.name.endswith(TOKEN_SUFFIX)]
     if len(tokens) != 1:
         raise StackFactsError(f"expected one bootstrap token parameter (*{TOKEN_SUFFIX}), found {tokens}")
-    instance_types = sorted({str(_value(i, "instanceType")) for i in graph.by_type(INSTANCE)})
+    nodes = graph.by_type(INSTANCE) + graph.by_type(LAUNCH_TEMPLATE)
+    instance_types = sorted({str(_value(i, "instanceType")) for i in nodes})
     return StackFacts(
         stack=graph.stack_name,
         cluster_name=_cluster_name(vpc),

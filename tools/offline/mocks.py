@@ -68,7 +68,14 @@ _AUTONAMED = {
     "aws:ec2/securityGroup:SecurityGroup": "name",
     "aws:ec2/launchTemplate:LaunchTemplate": "name",
     "aws:ec2/keyPair:KeyPair": "keyName",
+    "aws:lb/loadBalancer:LoadBalancer": "name",
+    "aws:lb/targetGroup:TargetGroup": "name",
+    "aws:autoscaling/group:Group": "name",
 }
+# Elastic Load Balancing names are at most 32 characters; the provider shortens the logical name.
+_NAME_LIMITS = {"aws:lb/loadBalancer:LoadBalancer": 32, "aws:lb/targetGroup:TargetGroup": 32}
+# Route 53 hosted zone of a region's Network Load Balancers (the load balancer's `zoneId`).
+_NLB_HOSTED_ZONES = {"us-east-1": "Z26RNL4JYFTOTI", "us-west-2": "Z18D5FSROUN65G", "eu-west-1": "Z2IFOLAFXWLO4F"}
 
 Handler = Callable[[MockResourceArgs, dict[str, Any], str], dict[str, Any]]
 
@@ -157,6 +164,19 @@ class OfflineMocks(Mocks):
             "aws:ec2/eip:Eip": self._eip,
             "aws:ec2/natGateway:NatGateway": self._nat_gateway,
             "aws:ec2/launchTemplate:LaunchTemplate": lambda a, i, n: {"latestVersion": 1, "defaultVersion": 1},
+            "aws:lb/loadBalancer:LoadBalancer": self._load_balancer,
+            "aws:lb/targetGroup:TargetGroup": self._target_group,
+            "aws:lb/listener:Listener": self._listener,
+            "aws:lb/targetGroupAttachment:TargetGroupAttachment": lambda a, i, n: {
+                "id": f"{i.get('targetGroupArn')}-{digest(a.name)[:20]}"
+            },
+            "aws:autoscaling/group:Group": lambda a, i, n: {
+                "arn": self._arn(
+                    "autoscaling",
+                    f"autoScalingGroup:{uuid.UUID(digest('asg', a.name)[:32])}:autoScalingGroupName/{n}",
+                ),
+                "id": n,
+            },
             "aws:ec2/securityGroup:SecurityGroup": lambda a, i, n: {"ownerId": self.account_id},
             "aws:iam/role:Role": lambda a, i, n: self._iam(i, kind="role", name=n, prefix="AROA", id_=n),
             "aws:iam/policy:Policy": lambda a, i, n: self._iam(
@@ -239,7 +259,9 @@ class OfflineMocks(Mocks):
         name = inputs.get(attribute) if attribute else None
         computed: dict[str, Any] = {}
         if attribute and not name:
-            name = f"{args.name}-{digest(args.typ, args.name)[:7]}"
+            suffix = digest(args.typ, args.name)[:7]
+            limit = _NAME_LIMITS.get(args.typ, 255)
+            name = f"{args.name[: limit - len(suffix) - 1]}-{suffix}"
             computed[attribute] = name
         resource_id: str = name or f"{args.name}-{digest(args.typ, args.name)[:8]}"
         if args.typ in _EC2_IDS:
@@ -359,6 +381,37 @@ class OfflineMocks(Mocks):
             "networkInterfaceId": ec2_id("eni", args.name),
             "connectivityType": inputs.get("connectivityType", "public"),
         }
+
+    def _load_balancer(self, args: MockResourceArgs, inputs: dict[str, Any], name: str) -> dict[str, Any]:
+        """A Network Load Balancer as ELBv2 describes it: `net/<name>/<16 hex>`, a DNS name under elb.<region>."""
+        kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
+        suffix = f"{kind}/{name}/{digest('elbv2', args.name)[:16]}"
+        domain = f"elb.{self.region}.amazonaws.com"
+        return {
+            "arn": self._arn("elasticloadbalancing", f"loadbalancer/{suffix}"),
+            "arnSuffix": suffix,
+            "dnsName": f"{name}-{digest('dns', args.name)[:16]}.{domain}",
+            "zoneId": _NLB_HOSTED_ZONES.get(self.region, "Z26RNL4JYFTOTI"),
+            "vpcId": self._subnet_vpc(inputs.get("subnets") or []),
+            "ipAddressType": inputs.get("ipAddressType", "ipv4"),
+            "internal": inputs.get("internal", False),
+        }
+
+    def _subnet_vpc(self, subnet_ids: list[Any]) -> str:
+        with self._lock:
+            vpcs = {str(self._subnets[s].get("vpcId")) for s in subnet_ids if s in self._subnets}
+        return vpcs.pop() if len(vpcs) == 1 else ""
+
+    def _target_group(self, args: MockResourceArgs, inputs: dict[str, Any], name: str) -> dict[str, Any]:
+        suffix = f"targetgroup/{name}/{digest('tg', args.name)[:16]}"
+        arn = self._arn("elasticloadbalancing", suffix)
+        return {"arn": arn, "id": arn, "arnSuffix": suffix, "loadBalancerArns": []}
+
+    def _listener(self, args: MockResourceArgs, inputs: dict[str, Any], name: str) -> dict[str, Any]:
+        balancer = str(inputs.get("loadBalancerArn", ""))
+        prefix = balancer.replace(":loadbalancer/", ":listener/") if ":loadbalancer/" in balancer else balancer
+        arn = f"{prefix}/{digest('listener', args.name)[:16]}"
+        return {"arn": arn, "id": arn}
 
     def _iam(
         self,

@@ -156,5 +156,5 @@ def check(stack: str, stack_dir: Path) -> ToolResult:
         tool_result.checked = len(result.calls)
         tool_result.findings += [Finding(call.name, f"{call.operation}: {call.error}") for call in result.failures]
         tool_result.findings += readback(result, planned_resources(source))
-    tool_result.notes += result.notes
+    tool_result.notes += result.notes + result.skip_notes
     return tool_result
