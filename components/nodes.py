@@ -63,6 +63,16 @@ class NodeSubnet:
     and GitHub, and cloud-init runs once, so a node must not start before its way out exists."""
 
 
+def _ignored_node_changes(replace_on_user_data_change: bool) -> list[str]:
+    """Never the AMI lookup. `user_data` is from before the nodes sent gzip (`user_data_base64`):
+    ignored, or the first `up` after that change would stop and start a running control plane."""
+    if replace_on_user_data_change:
+        return ["ami", "user_data"]
+    # An ignored input keeps its old value even when the instance is replaced, so a deliberate
+    # roll must lift this (ControlPlaneArgs.replace_on_user_data_change).
+    return ["ami", "user_data", "user_data_base64"]
+
+
 def _node(
     name: str,
     *,
@@ -74,6 +84,7 @@ def _node(
     private_ip: str,
     ipv6: pulumi.Input[str],
     address_reservations: Sequence[pulumi.Resource],
+    replace_on_user_data_change: bool = False,
 ) -> aws.ec2.Instance:
     # A newer Ubuntu image must not replace a running node, nor new user data a control plane (it
     # holds etcd): updating it in place would only stop and start it, cloud-init would not run again.
@@ -102,11 +113,13 @@ def _node(
         # The cloud-config gzip-compressed (components/render/user_data_encoding.py): EC2 counts these
         # bytes against its 16 KB limit, cloud-init decompresses them.
         user_data_base64=user_data_base64,
-        user_data_replace_on_change=False,
+        user_data_replace_on_change=replace_on_user_data_change,
         tags=cluster_tags(cluster_name, name),
         opts=pulumi.ResourceOptions.merge(
             opts,
-            pulumi.ResourceOptions(ignore_changes=["ami", "user_data_base64"], depends_on=boot_after),
+            pulumi.ResourceOptions(
+                ignore_changes=_ignored_node_changes(replace_on_user_data_change), depends_on=boot_after
+            ),
         ),
         private_ip=private_ip,
         ipv6_addresses=[ipv6],
@@ -138,6 +151,9 @@ class ControlPlaneArgs:
     """None: one control plane behind an Elastic IP."""
     cluster_ca_cert_pem: pulumi.Input[str]
     """The joining control planes pin its public key, as the workers do."""
+    replace_on_user_data_change: bool = False
+    """False: new user data leaves running control planes alone. True (a deliberate roll): it
+    replaces them, booting the new user data (settings `controlPlaneUserData: replace`)."""
 
     def __post_init__(self) -> None:
         if not self.seats:
@@ -206,6 +222,7 @@ class ControlPlane(pulumi.ComponentResource):
                 private_ip=seat.private_ipv4,
                 ipv6=seat.ipv6,
                 address_reservations=self._reservations(args.cluster_name, node_name, seat),
+                replace_on_user_data_change=args.replace_on_user_data_change,
             )
             self.instances.append(instance)
             self.nodes[node_name] = instance

@@ -24,6 +24,7 @@ from components.settings import (
     REMOVED_KEYS,
     ApiEndpointKind,
     ConfigError,
+    ControlPlaneUserData,
     StackSettings,
     parse_settings,
 )
@@ -149,6 +150,7 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             seats=seats,
             load_balancer=load_balancer,
             cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
+            replace_on_user_data_change=node_settings.control_plane_user_data is ControlPlaneUserData.REPLACE,
         ),
     )
     worker_tier = SubnetTier.PRIVATE if net_settings.private_subnets else SubnetTier.PUBLIC

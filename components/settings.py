@@ -73,6 +73,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "architecture",
     "rootVolumeSizeGib",
     "amiId",
+    "controlPlaneUserData",
     "ccmImage",
     "smokeWorkload",
     "caValidityHours",
@@ -95,6 +96,15 @@ class IpFamily(enum.Enum):
 class Architecture(enum.Enum):
     AMD64 = "amd64"
     ARM64 = "arm64"
+
+
+class ControlPlaneUserData(enum.Enum):
+    """What a change to a control plane's user data does."""
+
+    IGNORE = "ignore"
+    """Nothing: updating the instance in place would only stop and start it (cloud-init runs once)."""
+    REPLACE = "replace"
+    """Replace the instance with one booting the new user data: set only for a deliberate roll."""
 
 
 class ApiEndpointKind(enum.Enum):
@@ -180,6 +190,7 @@ class NodeSettings:
     root_volume_size_gib: int
     ami_id: str | None
     """None means Canonical's Ubuntu image for the release and architecture."""
+    control_plane_user_data: ControlPlaneUserData
 
 
 @dataclass(frozen=True)
@@ -478,6 +489,7 @@ def read_node_settings(read: ConfigReader) -> NodeSettings | None:
     ami_id = read.matching(
         "amiId", _AMI, "empty (look up Canonical's Ubuntu) or an AMI ID such as ami-0123456789abcdef0"
     )
+    control_plane_user_data = read.choice("controlPlaneUserData", ControlPlaneUserData)
     if read.failed_since(mark):
         return None
     return NodeSettings(
@@ -486,6 +498,7 @@ def read_node_settings(read: ConfigReader) -> NodeSettings | None:
         worker_instance_type=known(worker_type),
         root_volume_size_gib=known(root_volume),
         ami_id=ami_id or None,
+        control_plane_user_data=known(control_plane_user_data),
     )
 
 

@@ -19,7 +19,7 @@ from conftest import RenderGraph
 from components.ami import CANONICAL_OWNER_ID
 from components.render import scripts
 from components.render.user_data_encoding import decode_user_data
-from components.settings import ConfigError
+from components.settings import PROJECT, ConfigError
 from components.versions import release_for
 from tools.offline.capture import (
     Graph,
@@ -539,9 +539,7 @@ def test_new_user_data_replaces_workers_and_leaves_the_control_plane_alone(
     graph = render_graph(stack, preview=preview)
     for instance in graph.by_type(INSTANCE):
         assert "control-plane" in instance.name
-        assert {"userData", "userDataBase64"} & set(instance.ignore_changes) == {"userDataBase64"}, (
-            instance.ignore_changes
-        )
+        assert {"userData", "userDataBase64"} <= set(instance.ignore_changes), instance.ignore_changes
         assert not instance.inputs.get("userDataReplaceOnChange", False)
     (template,) = graph.by_type(LAUNCH_TEMPLATE)
     assert template.ignore_changes == ("imageId",), "user data changes are new versions, the AMI lookup is not"
@@ -549,6 +547,21 @@ def test_new_user_data_replaces_workers_and_leaves_the_control_plane_alone(
     (group,) = graph.by_type(AUTOSCALING_GROUP)
     assert group.property_dependencies["launchTemplate"] == (template.urn,)
     assert group.inputs["instanceRefresh"]["strategy"] == "Rolling"
+
+
+@MODES
+def test_a_deliberate_roll_replaces_control_planes_with_the_new_user_data(preview: bool) -> None:
+    """An ignored input keeps its old value even on `--replace`; `controlPlaneUserData: replace`
+    lifts the ignore so the replacement boots what the program renders now."""
+    graph = run_program("dev", preview=preview, overrides={f"{PROJECT}:controlPlaneUserData": "replace"})
+    (instance,) = graph.by_type(INSTANCE)
+    assert "userDataBase64" not in instance.ignore_changes and "ami" in instance.ignore_changes
+    assert instance.inputs["userDataReplaceOnChange"] is True
+
+
+def test_control_plane_user_data_policy_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"controlPlaneUserData = 'roll': allowed is one of ignore, replace"):
+        run_program("dev", preview=False, overrides={f"{PROJECT}:controlPlaneUserData": "roll"})
 
 
 @EVERY_STACK

@@ -17,6 +17,7 @@ from components.settings import (
     Architecture,
     ClusterSideSettings,
     ConfigError,
+    ControlPlaneUserData,
     DualStackCidrs,
     IpFamily,
     NetworkSettings,
@@ -209,6 +210,7 @@ DEFAULT_NODES = NodeSettings(
     worker_instance_type="t3.medium",
     root_volume_size_gib=30,
     ami_id=None,
+    control_plane_user_data=ControlPlaneUserData.IGNORE,
 )
 # One control plane behind an Elastic IP and a fixed pool of two workers: the stacks before the
 # production topology, unchanged.
