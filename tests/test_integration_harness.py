@@ -279,9 +279,22 @@ def test_load_balancer_check_waits_for_an_address() -> None:
     assert harness.load_balancer_check(with_address(pending, hostname)) == Check(
         "LoadBalancer Service gets an address", True, hostname
     )
-    manifest = harness.load_balancer_service()
+    manifest = harness.load_balancer_service(["198.51.100.7/32", "2001:db8::/64"])
     assert manifest["spec"]["type"] == "LoadBalancer"
+    # agnhost netexec serves /shell: the load balancer is open to the admin CIDRs only.
+    assert manifest["spec"]["loadBalancerSourceRanges"] == ["198.51.100.7/32", "2001:db8::/64"]
     assert manifest["metadata"] == {"name": "integration-lb", "namespace": "dualstack-smoke"}
+
+
+def test_secrets_are_written_private_from_the_start(tmp_path: Path) -> None:
+    secret = tmp_path / "kubeconfig"
+    secret.write_text("old")
+    secret.chmod(0o644)
+    harness.write_private(secret, "admin kubeconfig")
+    assert secret.read_text() == "admin kubeconfig" and secret.stat().st_mode & 0o777 == 0o600
+    fresh = tmp_path / "passphrase"
+    harness.write_private(fresh, "p")
+    assert fresh.stat().st_mode & 0o777 == 0o600
 
 
 # -- the order of the run, with fakes ---------------------------------------------------------
@@ -349,6 +362,7 @@ def run_settings(tmp_path: Path, wait_seconds: float = 60) -> runner.RunSettings
         expected_nodes=3,
         primary="IPv6",
         families=("IPv4", "IPv6"),
+        admin_cidrs=("198.51.100.7/32",),
         out=tmp_path,
         work_dir=tmp_path / NAMES.stack,
         state_dir=tmp_path / "state",

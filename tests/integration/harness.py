@@ -9,6 +9,7 @@ from __future__ import annotations
 import configparser
 import ipaddress
 import json
+import os
 import re
 import secrets
 import sys
@@ -307,14 +308,20 @@ def service_family_checks(output: str, families: Sequence[str]) -> list[Check]:
     return checks
 
 
-def load_balancer_service(port: int = 80, target_port: int = SMOKE_PORT) -> dict[str, Any]:
-    """A `LoadBalancer` Service in front of the smoke pods: the CCM must create a load balancer for it."""
+def load_balancer_service(
+    source_ranges: Sequence[str], port: int = 80, target_port: int = SMOKE_PORT
+) -> dict[str, Any]:
+    """A `LoadBalancer` Service in front of the smoke pods: the CCM must create a load balancer for it.
+
+    Open only to `source_ranges` (the run's admin CIDRs): agnhost netexec also serves `/shell` and
+    `/upload`, which must never face the internet."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": LOAD_BALANCER_SERVICE, "namespace": SMOKE_NAMESPACE},
         "spec": {
             "type": "LoadBalancer",
+            "loadBalancerSourceRanges": list(source_ranges),
             "selector": {"app": SMOKE_NAME},
             "ports": [{"name": "http", "port": port, "targetPort": target_port}],
         },
@@ -398,3 +405,12 @@ def write_summary(path: Path, summary: Summary) -> Path:
 def _read_yaml(path: Path) -> dict[str, Any]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a secret (state passphrase, admin kubeconfig) that is never readable by others, not even
+    for a moment: created 0600, not chmod-ed afterwards."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(0o600)  # an existing file keeps its old mode through O_CREAT

@@ -42,6 +42,7 @@ from integration.harness import (
     stack_file,
     throwaway_names,
     workspace_env,
+    write_private,
     write_summary,
     write_workspace,
 )
@@ -63,6 +64,8 @@ class RunSettings:
     expected_nodes: int
     primary: str
     families: tuple[str, str]
+    admin_cidrs: tuple[str, ...]
+    """Who may reach the API server, and the test's LoadBalancer Service."""
     out: Path
     work_dir: Path
     state_dir: Path
@@ -170,7 +173,7 @@ def run_checks(
             continue
         summary.checks += waited(functools.partial(_judged, judge, cluster, command), output)
 
-    cluster.apply(load_balancer_service())
+    cluster.apply(load_balancer_service(settings.admin_cidrs))
 
     def load_balancer() -> list[Check]:
         return [load_balancer_check(cluster.json("-n", SMOKE_NAMESPACE, "get", "service", LOAD_BALANCER_SERVICE))]
@@ -297,8 +300,7 @@ class AutomationStack:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.passphrase_file = settings.state_dir / f"{settings.names.stack}.passphrase"
         if not self.passphrase_file.exists():
-            self.passphrase_file.write_text(os.urandom(24).hex())
-            self.passphrase_file.chmod(0o600)
+            write_private(self.passphrase_file, os.urandom(24).hex())
         self.env = workspace_env(environ, settings.state_dir, self.passphrase_file.read_text())
         self.backend = self.env.get("PULUMI_BACKEND_URL") or environ.get("PULUMI_BACKEND_URL", "")
         self._stack: Any = None
@@ -418,6 +420,7 @@ def run_settings(names: Names, work_dir: Path, out: Path) -> RunSettings:
         expected_nodes=settings.topology.control_plane_count + settings.topology.workers.desired_capacity,
         primary=FAMILY_NAMES[settings.ip_families[0]],
         families=(FAMILY_NAMES[settings.ip_families[0]], FAMILY_NAMES[settings.ip_families[1]]),
+        admin_cidrs=tuple(str(cidr) for cidr in settings.network.admin_cidrs),
         out=out,
         work_dir=work_dir,
         state_dir=out / "state",
@@ -432,8 +435,7 @@ def run_on_aws(environ: Mapping[str, str], out: Path = DEFAULT_OUT, log: TextIO 
 
         def connect(outputs: Mapping[str, Any]) -> Cluster:
             kubeconfig = settings.work_dir / "kubeconfig"
-            kubeconfig.write_text(str(outputs["kubeconfig"]), encoding="utf-8")
-            kubeconfig.chmod(0o600)
+            write_private(kubeconfig, str(outputs["kubeconfig"]))
             return Kubectl(kubeconfig)
 
         def sweep() -> list[str]:
