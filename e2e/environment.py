@@ -3,7 +3,8 @@ kubeadm's API server command line, and the enforcing proxy's authorization facts
 
 `prepare` runs the stack under the mock engine, builds (or finds cached) the binaries, writes the
 control plane's PKI, starts moto and replays the program's network, IAM and instances into it
-(tools/aws_replay.py), starts the IMDS stand-in for the control plane's instance and the IAM
+(tools/aws_replay.py: the control planes, and the workers' launch template and Auto Scaling group,
+whose instances moto launches), starts the IMDS stand-in for the control plane's instance and the IAM
 simulator, and asks the real kubeadm for kube-apiserver's command.
 """
 
@@ -47,6 +48,8 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 @dataclass(frozen=True)
 class Instance:
     program_name: str
+    """The control plane's logical name, or `<group>-<i>` for the i-th instance (by ID) of a workers'
+    Auto Scaling group."""
     instance_id: str
     node_name: str
     availability_zone: str
@@ -95,11 +98,24 @@ class Environment:
 
 def seed_moto(graph: Graph, moto_url: str, region: str) -> tuple[list[Instance], dict[str, str]]:
     """Replay the program's network, IAM and instances into moto (tools/aws_replay.py); the
-    instances, and the ID the mock engine gave each replayed resource -> the ID moto gave it."""
+    instances (the control planes and every instance the workers' Auto Scaling groups launched, each
+    named by moto's private DNS name and addressed as moto says), and the ID the mock engine gave each
+    replayed resource -> the ID moto gave it."""
     result = aws_replay.replay(graph, moto_url, include_instances=True)
     if result.failures:
         failures = [(call.name, call.operation, call.error) for call in result.failures]
         raise RuntimeError(f"replay into moto failed: {failures}")
+    if result.skipped:
+        raise RuntimeError(f"replay into moto skipped resources: {result.report()}")
+    planned = aws_replay.planned_resources(graph)
+    expected = sum(1 for r in planned if r.type == "aws:ec2/instance:Instance") + sum(
+        int(r.inputs["desiredCapacity"]) for r in planned if r.type == "aws:autoscaling/group:Group"
+    )
+    if len(result.instances) != expected:
+        raise RuntimeError(
+            f"moto holds {sorted(result.instances)}, expected {expected} instances "
+            "(the control planes and the workers' desired capacity)"
+        )
     replayed_ids = {
         str(graph.get(urn).id): api_id for urn, api_id in result.ids.items() if graph.get(urn).id is not None
     }

@@ -77,7 +77,9 @@ def node_manifest(instance: Instance, node_ip: str | None) -> dict[str, Any]:
 
 
 def register_nodes(env: Environment, case: Case, admin: Kube) -> None:
-    """The Node objects as each instance's kubelet registers them, with the case's --node-ip."""
+    """The Node objects as each instance's kubelet registers them, with the case's --node-ip: the
+    control planes and the workers the Auto Scaling group launched (each names itself after its
+    instance's private DNS name, as a worker does from the metadata at boot)."""
     node_ip_expression = (
         env.config.node_ip_expression
         if case.node_ip_mode is None

@@ -23,6 +23,8 @@ from tools.render import resource_document, write_resources
 
 SUBNET = "aws:ec2/subnet:Subnet"
 INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+GROUP = "aws:autoscaling/group:Group"
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,6 @@ NOT_YET_REPLAYED = {
     "aws:lb/targetGroup:TargetGroup",
     "aws:lb/listener:Listener",
     "aws:lb/targetGroupAttachment:TargetGroupAttachment",
-    "aws:ec2/launchTemplate:LaunchTemplate",
-    "aws:autoscaling/group:Group",
 }
 
 
@@ -68,7 +68,8 @@ def test_order_creates_everything_after_what_it_depends_on(render_graph: RenderG
 
 def test_order_leaves_instances_out_on_request(render_graph: RenderGraph) -> None:
     order = replay_order(planned_resources(render_graph("dev")), include_instances=False)
-    assert {r.type for r in order}.isdisjoint({INSTANCE, "aws:ec2/eipAssociation:EipAssociation"})
+    assert {r.type for r in order}.isdisjoint({INSTANCE, GROUP, "aws:ec2/eipAssociation:EipAssociation"})
+    assert LAUNCH_TEMPLATE in {r.type for r in order}
     assert "aws:iam/instanceProfile:InstanceProfile" in {r.type for r in order}
 
 
@@ -108,12 +109,9 @@ def test_replays_a_stack_with_the_real_ipv6_block(render_graph: RenderGraph, end
     graph = render_graph("k8s-1-35")
     result = replay(graph, endpoint, include_instances=True)
     assert result.ok, result.report()
-    # The workers' launch template and group are not replayed yet, and say so.
-    assert sorted(result.names[urn] for urn in result.skipped) == ["k8s-1-35-workers", "k8s-1-35-workers"]
-    types = {r.urn: r.type for r in planned_resources(graph)}
-    assert all(reason.startswith(f"{types[urn]}: ") and "phase 2" in reason for urn, reason in result.skipped.items())
-    assert "  skipped k8s-1-35-workers: aws:autoscaling/group:Group: the workers' Auto Scaling group" in result.report()
-    assert set(result.instances) == {"k8s-1-35-control-plane-node"}
+    assert not result.skipped, result.report()
+    # The workers: the launch template and the Auto Scaling group launched the desired count from it.
+    assert set(result.instances) == {"k8s-1-35-control-plane-node", "k8s-1-35-workers-0", "k8s-1-35-workers-1"}
     (block,) = result.vpc_ipv6_cidrs.values()
     assert ipaddress.IPv6Network(block).prefixlen == 56
     plans = {r.name: r.inputs["ipv6CidrBlock"] for r in planned_resources(graph) if r.type == SUBNET}
@@ -138,11 +136,15 @@ def test_replays_a_stack_with_the_real_ipv6_block(render_graph: RenderGraph, end
         (f"{control_plane.ipv6[0]}/128", "explicit")
     ]
     assert result.id("k8s-1-35-control-plane", "iam/role:Role") == "k8s-1-35-control-plane"
+    _assert_workers(result, graph, clients(endpoint, result.region), "k8s-1-35")
     # EC2 holds the gzip-compressed cloud-config the program planned, and it decompresses to it.
     ec2 = clients(endpoint, result.region)["ec2"]
+    template = graph.one(LAUNCH_TEMPLATE, "k8s-1-35-workers").inputs["userData"]
     for name, info in result.instances.items():
         held = ec2.describe_instance_attribute(InstanceId=info.instance_id, Attribute="userData")["UserData"]["Value"]
-        planned = graph.one(INSTANCE, name).inputs["userDataBase64"]
+        planned = (
+            template if name.startswith("k8s-1-35-workers-") else graph.one(INSTANCE, name).inputs["userDataBase64"]
+        )
         assert held == planned, name
         assert decode_user_data(held).startswith("#cloud-config\n"), name
 
@@ -156,8 +158,6 @@ def test_replays_the_production_topology_and_lists_what_it_skips(render_graph: R
     skipped = sorted((r.type, r.name) for r in planned_resources(graph) if r.urn in result.skipped)
     assert skipped == sorted(
         [
-            ("aws:autoscaling/group:Group", "prod-workers"),
-            ("aws:ec2/launchTemplate:LaunchTemplate", "prod-workers"),
             ("aws:lb/listener:Listener", "prod-api"),
             ("aws:lb/loadBalancer:LoadBalancer", "prod-api"),
             ("aws:lb/targetGroup:TargetGroup", "prod-api"),
@@ -173,9 +173,11 @@ def test_replays_the_production_topology_and_lists_what_it_skips(render_graph: R
     assert attachments.startswith("not replayed (3: ") and attachments.count("prod-control-plane-node") == 3
     # Three control planes at the fixed host of their zone's public subnet; the load balancer's group
     # and its rules are replayed (they are EC2 security groups).
-    addresses = sorted(info.private_ipv4 for info in result.instances.values())
+    control_planes = [info for name, info in result.instances.items() if "-control-plane-" in name]
+    addresses = sorted(info.private_ipv4 for info in control_planes)
     assert addresses == ["10.0.0.10", "10.0.16.10", "10.0.32.10"]
-    assert len({info.availability_zone for info in result.instances.values()}) == 3
+    assert len({info.availability_zone for info in control_planes}) == 3
+    _assert_workers(result, graph, clients(endpoint, result.region), "prod")
     group = result.id("prod-api-lb", "ec2/securityGroup:SecurityGroup")
     rules = clients(endpoint, result.region)["ec2"].describe_security_group_rules(
         Filters=[{"Name": "group-id", "Values": [group]}]
@@ -249,6 +251,51 @@ def test_replays_the_cluster_key_and_the_parameters_under_it(render_graph: Rende
     assert len(secure) == 6 and set(secure.values()) == {key["Arn"]}
     assert all("KeyId" not in p for p in parameters if p["Type"] == "String")
     assert not [c for c in result.calls if c.operation == "iam.attach_role_policy"]
+
+
+def _assert_workers(result: Any, graph: Graph, api: dict[str, Any], stack: str) -> None:
+    """The workers' launch template as planned, the group over every worker subnet with the desired
+    count, and each of its instances in one of those subnets with an IPv6 address of its /64."""
+    template = graph.one(LAUNCH_TEMPLATE, f"{stack}-workers").inputs
+    group_plan = graph.one(GROUP, f"{stack}-workers").inputs
+    template_id = result.id(f"{stack}-workers", "launchTemplate:LaunchTemplate")
+    (version,) = api["ec2"].describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Latest"])[
+        "LaunchTemplateVersions"
+    ]
+    data = version["LaunchTemplateData"]
+    assert data["InstanceType"] == template["instanceType"] and data["UserData"] == template["userData"]
+    assert data["ImageId"].startswith("ami-")
+    assert data["IamInstanceProfile"] == {"Name": result.id(f"{stack}-worker", "instanceProfile:InstanceProfile")}
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert int(data["MetadataOptions"]["HttpPutResponseHopLimit"]) == 1
+    (interface,) = data["NetworkInterfaces"]
+    assert int(interface["Ipv6AddressCount"]) == 1 and interface["PrimaryIpv6"] in (True, "true")
+    assert interface["Groups"] == [result.id(f"{stack}-worker", "ec2/securityGroup:SecurityGroup")]
+    # (moto also lists the template's own tags here)
+    assert {"instance", "volume"} <= {s["ResourceType"] for s in data["TagSpecifications"]}
+    (group,) = api["autoscaling"].describe_auto_scaling_groups(
+        AutoScalingGroupNames=[result.id(f"{stack}-workers", "autoscaling/group:Group")]
+    )["AutoScalingGroups"]
+    desired = int(group_plan["desiredCapacity"])
+    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (
+        int(group_plan["minSize"]),
+        int(group_plan["maxSize"]),
+        desired,
+    )
+    assert group["LaunchTemplate"]["LaunchTemplateId"] == template_id
+    worker_subnets = set(group["VPCZoneIdentifier"].split(","))
+    assert len(worker_subnets) == len(group_plan["vpcZoneIdentifiers"]) == 3
+    assert {t["Key"]: t["PropagateAtLaunch"] for t in group["Tags"]}[f"kubernetes.io/cluster/{stack}"] is True
+    workers = {name: info for name, info in result.instances.items() if name.startswith(f"{stack}-workers-")}
+    assert len(workers) == desired and sorted(i.instance_id for i in workers.values()) == sorted(
+        i["InstanceId"] for i in group["Instances"]
+    )
+    by_id = {sid: result.names[urn] for urn, sid in result.ids.items()}
+    for name, info in workers.items():
+        assert info.subnet_id in worker_subnets, name
+        real = ipaddress.IPv6Network(result.subnet_ipv6_cidrs[by_id[info.subnet_id]])
+        assert len(info.ipv6) == 1 and ipaddress.IPv6Address(info.ipv6[0]) in real, name
+        assert info.tags[f"kubernetes.io/cluster/{stack}"] == "owned" and info.tags["Name"] == f"{stack}-workers-node"
 
 
 def _documents(render_graph: RenderGraph) -> list[dict[str, Any]]:

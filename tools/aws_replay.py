@@ -5,6 +5,7 @@
         assert result.ok, result.report()
         result.id("k8s-1-35-vpc")                  # the VPC's id in moto
         result.instances["k8s-1-35-workers-0"]     # InstanceInfo: id, IPv4, IPv6, subnet, zone, tags
+                                                   # (an Auto Scaling group's: <group>-<i>, by instance ID)
 
 The source is a captured `Graph` (up mode) or the render's `resources.json`. Each AWS resource
 becomes the API calls its Pulumi provider makes (`tools.aws_replay_calls`), in dependency
@@ -53,9 +54,12 @@ __all__ = [
     "replay_order",
 ]
 
-INSTANCE_TYPES = frozenset({"aws:ec2/instance:Instance", "aws:ec2/eipAssociation:EipAssociation"})
+INSTANCE_TYPES = frozenset(
+    {"aws:ec2/instance:Instance", "aws:ec2/eipAssociation:EipAssociation", "aws:autoscaling/group:Group"}
+)
+"""What launches or needs instances: left out with `include_instances=False`."""
 TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-SERVICES = ("ec2", "iam", "kms", "ssm")
+SERVICES = ("ec2", "iam", "kms", "ssm", "autoscaling")
 
 Source = Graph | Path | Sequence[Mapping[str, Any]]
 

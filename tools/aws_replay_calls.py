@@ -91,6 +91,30 @@ def _tag_spec(resource_type: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {"TagSpecifications": [{"ResourceType": resource_type, "Tags": tags}]} if tags else {}
 
 
+def _metadata_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key[0].upper() + key[1:]: int(value) if isinstance(value, float) else value for key, value in options.items()
+    }
+
+
+def _flag(value: Any) -> bool:
+    """The provider's booleans of launch templates are strings ("true"/"false")."""
+    return value is True or str(value).lower() == "true"
+
+
+def _template_block_device(planned: Mapping[str, Any]) -> dict[str, Any]:
+    ebs = planned.get("ebs", {})
+    mapping: dict[str, Any] = {"DeviceName": planned["deviceName"]}
+    if ebs:
+        mapping["Ebs"] = {
+            "VolumeSize": int(ebs.get("volumeSize", 8)),
+            "VolumeType": ebs.get("volumeType", "gp3"),
+            "Encrypted": _flag(ebs.get("encrypted")),
+            "DeleteOnTermination": _flag(ebs.get("deleteOnTermination")),
+        }
+    return mapping
+
+
 def ipv6_index(planned_subnet: str) -> int:
     """Which /64 of its /56 a planned subnet is (the low bits of its prefix)."""
     bits = SUBNET_IPV6_PREFIX - VPC_IPV6_PREFIX
@@ -113,6 +137,8 @@ class ApiReplay:
         self.images: dict[str, str] = {}
         self.key_arns: dict[str, str] = {}
         """KMS key ID -> its ARN."""
+        self.template_versions: dict[str, int] = {}
+        """Launch template ID -> its latest version number."""
 
     # plumbing
 
@@ -439,9 +465,9 @@ class ApiReplay:
 
     # instances
 
-    def image(self, r: PlannedResource) -> str:
-        """A registered stand-in for the program's AMI (the API knows no Canonical images)."""
-        planned = str(r.inputs["ami"])
+    def image(self, r: PlannedResource, key: str = "ami") -> str:
+        """A registered stand-in for the program's AMI (input `key`; the API knows no Canonical images)."""
+        planned = str(r.inputs[key])
         if planned not in self.images:
             arm = re.match(r"^[a-z]+\d+g", str(r.inputs.get("instanceType", "")))
             image = self.call(
@@ -479,10 +505,7 @@ class ApiReplay:
         if "iamInstanceProfile" in i:
             params["IamInstanceProfile"] = {"Name": self.ref(r, "iamInstanceProfile")}
         if "metadataOptions" in i:
-            params["MetadataOptions"] = {
-                key[0].upper() + key[1:]: int(value) if isinstance(value, float) else value
-                for key, value in i["metadataOptions"].items()
-            }
+            params["MetadataOptions"] = _metadata_options(i["metadataOptions"])
         if "enablePrimaryIpv6" in i:
             params["EnablePrimaryIpv6"] = bool(i["enablePrimaryIpv6"])
         # boto3 base64-encodes UserData, as the provider does: it takes what EC2 receives, here the
@@ -546,6 +569,139 @@ class ApiReplay:
             tags={tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])},
         )
 
+    # the workers: a launch template and the Auto Scaling group that launches from it
+
+    def launch_template(self, r: PlannedResource) -> None:
+        i = r.inputs
+        data: dict[str, Any] = {"ImageId": self.image(r, "imageId"), "InstanceType": i["instanceType"]}
+        if "iamInstanceProfile" in i:
+            data["IamInstanceProfile"] = {
+                "Name": self.ref(r, "iamInstanceProfile", "aws:iam/instanceProfile:InstanceProfile")
+            }
+        if "metadataOptions" in i:
+            data["MetadataOptions"] = _metadata_options(i["metadataOptions"])
+        interfaces = [self._template_interface(r, planned) for planned in i.get("networkInterfaces", [])]
+        if interfaces:
+            data["NetworkInterfaces"] = interfaces
+        mappings = [_template_block_device(planned) for planned in i.get("blockDeviceMappings", [])]
+        if mappings:
+            data["BlockDeviceMappings"] = mappings
+        specs = [
+            {"ResourceType": spec["resourceType"], "Tags": _tags(spec)}
+            for spec in i.get("tagSpecifications", [])
+            if spec.get("tags")
+        ]
+        if specs:
+            data["TagSpecifications"] = specs
+        # The launch template's user data is base64 as the program gives it (the gzip-compressed
+        # cloud-config); boto3 sends it unchanged, unlike RunInstances' UserData.
+        if "userData" in i:
+            data["UserData"] = i["userData"]
+        template = self.call(
+            r,
+            "ec2",
+            "create_launch_template",
+            LaunchTemplateName=str(i.get("name", r.name)),
+            LaunchTemplateData=data,
+            **_tag_spec("launch-template", i),
+        )["LaunchTemplate"]
+        template_id = template["LaunchTemplateId"]
+        self.template_versions[template_id] = int(template["LatestVersionNumber"])
+        self.done(r, template_id)
+
+    def _template_interface(self, r: PlannedResource, planned: Mapping[str, Any]) -> dict[str, Any]:
+        interface: dict[str, Any] = {"DeviceIndex": int(planned.get("deviceIndex", 0))}
+        if planned.get("securityGroups"):
+            interface["Groups"] = self.refs(r, "networkInterfaces", "aws:ec2/securityGroup:SecurityGroup")
+        if "subnetId" in planned:
+            interface["SubnetId"] = self.ref(r, "networkInterfaces", "aws:ec2/subnet:Subnet")
+        if "ipv6AddressCount" in planned:
+            interface["Ipv6AddressCount"] = int(planned["ipv6AddressCount"])
+        flags = (("primaryIpv6", "PrimaryIpv6"), ("deleteOnTermination", "DeleteOnTermination"))
+        interface.update({api: _flag(planned[key]) for key, api in flags if key in planned})
+        return interface
+
+    def autoscaling_group(self, r: PlannedResource) -> None:
+        i = r.inputs
+        name = str(i.get("name", r.name))
+        template_id = self.ref(r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate")
+        subnets = self.refs(r, "vpcZoneIdentifiers", "aws:ec2/subnet:Subnet")
+        if len(subnets) != len(i.get("vpcZoneIdentifiers", [])):
+            message = f"input vpcZoneIdentifiers of {r.name} names {len(subnets)} replayed subnets"
+            self.result.calls.append(Call(r.urn, r.name, "-", message))
+            raise ReplayError(message)
+        desired = int(i.get("desiredCapacity", i["minSize"]))
+        self.call(
+            r,
+            "autoscaling",
+            "create_auto_scaling_group",
+            AutoScalingGroupName=name,
+            # The version the program pins (the template's latest), as the provider sends it.
+            LaunchTemplate={"LaunchTemplateId": template_id, "Version": str(self.template_versions[template_id])},
+            MinSize=int(i["minSize"]),
+            MaxSize=int(i["maxSize"]),
+            DesiredCapacity=desired,
+            VPCZoneIdentifier=",".join(subnets),
+            Tags=[
+                {
+                    "ResourceId": name,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": tag["key"],
+                    "Value": str(tag["value"]),
+                    "PropagateAtLaunch": bool(tag.get("propagateAtLaunch")),
+                }
+                for tag in i.get("tags", [])
+            ],
+        )
+        # The provider waits for the desired capacity (wait_for_capacity_timeout) before it is done.
+        (group,) = self.call(r, "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
+        instance_ids = sorted(instance["InstanceId"] for instance in group["Instances"])
+        if len(instance_ids) != desired:
+            message = f"{name} launched {len(instance_ids)} instances, desired {desired}"
+            self.result.calls.append(Call(r.urn, r.name, "-", message))
+            raise ReplayError(message)
+        self.done(r, name)
+        for index, instance_id in enumerate(instance_ids):
+            self._ensure_launched_ipv6(r, instance_id)
+            self.result.instances[f"{r.name}-{index}"] = self.describe(r, instance_id)
+        used = {self.result.instances[f"{r.name}-{index}"].subnet_id for index in range(len(instance_ids))}
+        if len(subnets) > 1 and len(used) == 1:
+            self.result.notes.append(
+                f"{r.name}: the Auto Scaling group launched all {len(instance_ids)} instances into its first "
+                f"subnet of {len(subnets)} (moto gap: AWS spreads them over the zones)"
+            )
+
+    def _ensure_launched_ipv6(self, r: PlannedResource, instance_id: str) -> None:
+        """An IPv6 address from the launch template's Ipv6AddressCount, as EC2 gives it."""
+        wanted = sum(int(n.get("ipv6AddressCount", 0)) for n in self._template_interfaces(r))
+        if not wanted:
+            return
+        interface = self.describe_raw(r, instance_id)["NetworkInterfaces"][0]
+        missing = wanted - len(interface.get("Ipv6Addresses", []))
+        if missing > 0:
+            self.call(
+                r,
+                "ec2",
+                "assign_ipv6_addresses",
+                NetworkInterfaceId=interface["NetworkInterfaceId"],
+                Ipv6AddressCount=missing,
+            )
+            self.result.notes.append(
+                f"{r.name}: the Auto Scaling group launched {instance_id} without the launch template's "
+                f"Ipv6AddressCount (moto gap); assigned {missing} to its primary interface"
+            )
+
+    def _template_interfaces(self, r: PlannedResource) -> list[dict[str, Any]]:
+        template_id = self.ref(r, "launchTemplate", "aws:ec2/launchTemplate:LaunchTemplate")
+        version = str(self.template_versions[template_id])
+        (held,) = self.call(
+            r, "ec2", "describe_launch_template_versions", LaunchTemplateId=template_id, Versions=[version]
+        )["LaunchTemplateVersions"]
+        interfaces: list[dict[str, Any]] = held["LaunchTemplateData"].get("NetworkInterfaces", [])
+        return [{"ipv6AddressCount": n.get("Ipv6AddressCount", 0)} for n in interfaces]
+
     def eip_association(self, r: PlannedResource) -> None:
         instance_id = self.ref(r, "instanceId")
         association = self.call(
@@ -563,8 +719,6 @@ SKIPPED_TYPES: dict[str, str] = {
     "aws:lb/targetGroup:TargetGroup": f"its target group (CreateTargetGroup, ModifyTargetGroupAttributes): {_PHASE_2}",
     "aws:lb/listener:Listener": f"its listener (CreateListener): {_PHASE_2}",
     "aws:lb/targetGroupAttachment:TargetGroupAttachment": f"a control plane as a target (RegisterTargets): {_PHASE_2}",
-    "aws:ec2/launchTemplate:LaunchTemplate": f"the workers' launch template (CreateLaunchTemplate): {_PHASE_2}",
-    "aws:autoscaling/group:Group": f"the workers' Auto Scaling group (CreateAutoScalingGroup): {_PHASE_2}",
 }
 """AWS types the program creates that the replay does not make yet, each with why. `replay` lists
 every resource of these types in `ReplayResult.skipped` instead of failing it."""
@@ -592,5 +746,7 @@ HANDLERS: dict[str, Handler] = {
     "aws:kms/alias:Alias": ApiReplay.kms_alias,
     "aws:ssm/parameter:Parameter": ApiReplay.parameter,
     "aws:ec2/instance:Instance": ApiReplay.instance,
+    "aws:ec2/launchTemplate:LaunchTemplate": ApiReplay.launch_template,
+    "aws:autoscaling/group:Group": ApiReplay.autoscaling_group,
     "aws:ec2/eipAssociation:EipAssociation": ApiReplay.eip_association,
 }
