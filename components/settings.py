@@ -11,16 +11,66 @@ the settings it uses; checks that span concerns get the other concern's value pa
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 # PROJECT and ConfigError are imported from here by the rest of the program.
 from components.settings_reader import PROJECT, ConfigError, ConfigReader, IPNetwork, SomeNetwork, known
+from components.settings_types import (
+    ApiEndpointKind,
+    Architecture,
+    ClusterSideSettings,
+    ControlPlaneUserData,
+    DualStackCidrs,
+    IpFamily,
+    NetworkSettings,
+    NodeSettings,
+    PkiSettings,
+    StackSettings,
+    TopologySettings,
+    WorkerScaling,
+    instance_architecture,
+)
 from components.versions import Release, UnsupportedVersionError, release_for, supported_minors
+
+# The settings types are part of this module's interface: the program imports them from here.
+__all__ = [
+    "AZ_COUNT_RANGE",
+    "CONFIG_KEYS",
+    "CONTROL_PLANE_COUNTS",
+    "NODE_POD_MASK",
+    "PROJECT",
+    "PROVIDER_KEYS",
+    "REMOVED_KEYS",
+    "ROOT_VOLUME_GIB_RANGE",
+    "SERVICE_PREFIX_MIN",
+    "SUBNET_PREFIX_RANGE",
+    "VALIDITY_HOURS_RANGE",
+    "VPC_PREFIX_RANGE",
+    "WORKER_POOL_SIZE_RANGE",
+    "ApiEndpointKind",
+    "Architecture",
+    "ClusterSideSettings",
+    "ConfigError",
+    "ControlPlaneUserData",
+    "DualStackCidrs",
+    "IpFamily",
+    "NetworkSettings",
+    "NodeSettings",
+    "PkiSettings",
+    "StackSettings",
+    "TopologySettings",
+    "WorkerScaling",
+    "instance_architecture",
+    "parse_settings",
+    "read_cluster_side_settings",
+    "read_network_settings",
+    "read_node_settings",
+    "read_pki_settings",
+    "read_topology_settings",
+]
 
 # AWS allows VPC IPv4 blocks from /16 to /28.
 VPC_PREFIX_RANGE = (16, 28)
@@ -44,7 +94,6 @@ _ZONE_SUFFIX = re.compile(r"^[a-z]$")
 # Empty is allowed for both: it means "look it up" / "the release's own".
 _AMI = re.compile(r"^(ami-[0-9a-f]{8,17})?$")
 _IMAGE = re.compile(r"^([a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64}))?$")
-_INSTANCE_TYPE = re.compile(r"^(?P<family>[a-z]+)(?P<generation>\d+)(?P<attrs>[a-z-]*)\.[a-z0-9]+$")
 
 
 # Project keys of Pulumi.yaml's config block; tests check the two lists agree.
@@ -86,163 +135,6 @@ REMOVED_KEYS: Mapping[str, str] = {
 }
 """Project keys that no longer exist -> what replaces them. Not declared in Pulumi.yaml, so a stack
 file that still sets one is reported by name instead of being silently ignored."""
-
-
-class IpFamily(enum.Enum):
-    IPV4 = "ipv4"
-    IPV6 = "ipv6"
-
-
-class Architecture(enum.Enum):
-    AMD64 = "amd64"
-    ARM64 = "arm64"
-
-
-class ControlPlaneUserData(enum.Enum):
-    """What a change to a control plane's user data does."""
-
-    IGNORE = "ignore"
-    """Nothing: updating the instance in place would only stop and start it (cloud-init runs once)."""
-    REPLACE = "replace"
-    """Replace the instance with one booting the new user data: set only for a deliberate roll."""
-
-
-class ApiEndpointKind(enum.Enum):
-    """How kubectl, the nodes and Cilium reach the API server."""
-
-    ELASTIC_IP = "elastic-ip"
-    """An Elastic IP on the single control plane (nodes use its fixed private address)."""
-    NLB = "nlb"
-    """An internet-facing dual-stack Network Load Balancer in front of every control plane."""
-
-
-def instance_architecture(instance_type: str) -> Architecture | None:
-    """The CPU architecture of an EC2 instance type, or None when the name is malformed.
-
-    Graviton types carry a `g` in the attribute letters after the generation (t4g, m7gd,
-    c7gn) and a1 is the first-generation Graviton; `g` before the digit is a GPU family.
-    """
-    match = _INSTANCE_TYPE.match(instance_type)
-    if match is None:
-        return None
-    if match["family"] == "a" or "g" in match["attrs"].split("-")[0]:
-        return Architecture.ARM64
-    return Architecture.AMD64
-
-
-@dataclass(frozen=True)
-class DualStackCidrs:
-    ipv4: ipaddress.IPv4Network
-    ipv6: ipaddress.IPv6Network
-
-    def ordered(self, families: tuple[IpFamily, IpFamily]) -> tuple[IPNetwork, IPNetwork]:
-        by_family: dict[IpFamily, IPNetwork] = {IpFamily.IPV4: self.ipv4, IpFamily.IPV6: self.ipv6}
-        return (by_family[families[0]], by_family[families[1]])
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    """The VPC, its subnets and the cluster's address ranges."""
-
-    availability_zone_count: int
-    availability_zones: tuple[str, ...]
-    """Explicit zones; empty means the first `availability_zone_count` the account offers."""
-    vpc_ipv4_cidr: ipaddress.IPv4Network
-    subnet_ipv4_prefix_length: int
-    private_subnets: bool
-    nat_gateway: bool
-    pod_cidrs: DualStackCidrs
-    service_cidrs: DualStackCidrs
-    admin_cidrs: tuple[IPNetwork, ...]
-
-
-@dataclass(frozen=True)
-class WorkerScaling:
-    """The workers' Auto Scaling group sizes: min <= desired <= max."""
-
-    min_size: int
-    max_size: int
-    desired_capacity: int
-
-
-@dataclass(frozen=True)
-class TopologySettings:
-    """How many nodes of each role, and how the API server is reached."""
-
-    control_plane_count: int
-    """1, 3 or 5; one per zone (the first `control_plane_count` zones)."""
-    api_endpoint: ApiEndpointKind
-    workers: WorkerScaling
-
-    @property
-    def max_nodes(self) -> int:
-        """The most nodes the cluster can have at once: the pod CIDRs need a block for each."""
-        return self.control_plane_count + self.workers.max_size
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    """The EC2 instances of both roles: one architecture, one instance type per role."""
-
-    architecture: Architecture
-    control_plane_instance_type: str
-    worker_instance_type: str
-    root_volume_size_gib: int
-    ami_id: str | None
-    """None means Canonical's Ubuntu image for the release and architecture."""
-    control_plane_user_data: ControlPlaneUserData
-
-
-@dataclass(frozen=True)
-class PkiSettings:
-    ca_validity_hours: int
-    cert_validity_hours: int
-
-
-@dataclass(frozen=True)
-class ClusterSideSettings:
-    """What the program installs through the Kubernetes API once the control plane answers."""
-
-    ccm_image: str | None
-    """None means the image the release matrix pins."""
-    smoke_workload: bool
-
-
-@dataclass(frozen=True)
-class StackSettings:
-    """Validated settings of one stack. Every field is known at plan time."""
-
-    stack: str
-    cluster_name: str
-    region: str
-    release: Release
-    primary_ip_family: IpFamily
-    network: NetworkSettings
-    topology: TopologySettings
-    nodes: NodeSettings
-    pki: PkiSettings
-    cluster_side: ClusterSideSettings
-
-    @property
-    def ip_families(self) -> tuple[IpFamily, IpFamily]:
-        """Both families, the primary one first: the order of every dual-stack list."""
-        other = IpFamily.IPV6 if self.primary_ip_family is IpFamily.IPV4 else IpFamily.IPV4
-        return (self.primary_ip_family, other)
-
-    @property
-    def ssm_prefix(self) -> str:
-        """SSM parameter path of this cluster; the nodes' roles may read only below it."""
-        return f"/{PROJECT}/{self.cluster_name}"
-
-    @property
-    def secrets_key_alias(self) -> str:
-        """`alias/<project>/<cluster>`: the KMS key that encrypts the cluster's SecureStrings."""
-        return f"alias/{PROJECT}/{self.cluster_name}"
-
-    @property
-    def effective_ccm_image(self) -> str:
-        """Here rather than on ClusterSideSettings: the default comes from the release."""
-        return self.cluster_side.ccm_image or self.release.ccm_image
 
 
 def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
