@@ -25,9 +25,16 @@ if str(ROOT) not in sys.path:
 
 from tools.offline.capture import Graph  # noqa: E402 - needs the repository root on sys.path
 from tools.offline.engine import run_program_capturing  # noqa: E402
-from tools.offline.stackfiles import list_stacks  # noqa: E402
+from tools.offline.stackfiles import list_stacks, stack_config  # noqa: E402
 
 STACKS = list_stacks(ROOT)
+# Table-driven tests run over every shipped stack file and both engine modes.
+EVERY_STACK = pytest.mark.parametrize("stack", STACKS)
+MODES = pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+
+
+def cluster_name(stack: str) -> str:
+    return stack_config(stack)["k8s-dualstack-aws:clusterName"]
 
 
 class RenderGraph(Protocol):

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 import yaml
-from conftest import RenderGraph
+from conftest import EVERY_STACK, MODES, STACKS, RenderGraph
 
 from components.cluster_side import ClusterSide, ClusterSideArgs, install_cluster_side
 from components.cni import CiliumCni, CiliumCniArgs
@@ -26,11 +26,8 @@ from components.versions import CiliumChart, Release, Version, release_for
 from policies.rbac_eval import Request, ServiceAccount, allowed, wildcard_rules
 from tools.manifests import write_manifests
 from tools.offline.capture import Graph, ResourceRecord, unwrap_secrets
-from tools.offline.stackfiles import list_stacks, stack_config
+from tools.offline.stackfiles import stack_config
 
-STACKS = list_stacks()
-EVERY_STACK = pytest.mark.parametrize("stack", STACKS)
-MODES = pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 GATE = "pulumi-python:dynamic:Resource"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from bootstrap_support import expected_kubeadm_api
-from conftest import RenderGraph
+from conftest import EVERY_STACK, MODES, STACKS, RenderGraph, cluster_name
 
 from components.ami import CANONICAL_OWNER_ID
 from components.render import scripts
@@ -31,9 +31,7 @@ from tools.offline.capture import (
     unwrap_secrets,
 )
 from tools.offline.engine import partial_graph, run_program
-from tools.offline.stackfiles import list_stacks, stack_config
-
-STACKS = list_stacks()
+from tools.offline.stackfiles import stack_config
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -46,13 +44,6 @@ INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
 GET_AMI = "aws:ec2/getAmi:getAmi"
-
-MODES = pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
-EVERY_STACK = pytest.mark.parametrize("stack", STACKS)
-
-
-def cluster_name(stack: str) -> str:
-    return stack_config(stack)["k8s-dualstack-aws:clusterName"]
 
 
 def kubernetes_minor(stack: str) -> str:

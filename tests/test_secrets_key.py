@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from conftest import RenderGraph
+from conftest import EVERY_STACK, MODES, RenderGraph, cluster_name
 
 from components.firewall import NodeRole
 from components.pki_layout import CONTROL_PLANE_FILES
@@ -15,21 +14,14 @@ from components.render.secrets_access import ParameterScope, secrets_key_policy,
 from components.secrets_key import DELETION_WINDOW_DAYS
 from tools.offline.capture import Graph, ResourceRecord, is_unknown
 from tools.offline.mocks import ACCOUNT_ID
-from tools.offline.stackfiles import list_stacks, stack_config
+from tools.offline.stackfiles import stack_config
 
-STACKS = list_stacks()
 KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
 PARAMETER = "aws:ssm/parameter:Parameter"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 INSTANCE = "aws:ec2/instance:Instance"
-MODES = pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
-EVERY_STACK = pytest.mark.parametrize("stack", STACKS)
-
-
-def cluster_name(stack: str) -> str:
-    return stack_config(stack)["k8s-dualstack-aws:clusterName"]
 
 
 def the_key(graph: Graph) -> ResourceRecord:

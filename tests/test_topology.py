@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import RenderGraph
+from conftest import EVERY_STACK, MODES, STACKS, RenderGraph
 
 from components.network_plan import fixed_host
 from components.render import scripts
@@ -25,11 +25,7 @@ from components.settings import ConfigError
 from components.versions import release_for
 from tools.offline.capture import Graph, ResourceRecord, is_unknown, unwrap_secrets
 from tools.offline.engine import partial_graph
-from tools.offline.stackfiles import list_stacks, stack_config
-
-STACKS = list_stacks()
-EVERY_STACK = pytest.mark.parametrize("stack", STACKS)
-MODES = pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+from tools.offline.stackfiles import stack_config
 
 INSTANCE = "aws:ec2/instance:Instance"
 SUBNET = "aws:ec2/subnet:Subnet"
