@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
 import pytest
 from conftest import STACKS, RenderGraph
 
-from tools.bench import costs, data
+from tools.bench import breakdown, costs, data, prices
 from tools.bench.__main__ import growth_fits, model_stack
 from tools.bench.critical_path import CycleError, Dag, Edge, EdgeKind, dag_from_graph, redundant_edges, schedule
 from tools.bench.measure import ChildError, Config, Sample, python_config, run_interleaved, run_once
 from tools.bench.report import Measured, Results, render
+from tools.bench.runtime import with_boot
 from tools.bench.serial import SerialRule, analyse
 from tools.bench.stats import linear_fit, summarize
 from tools.offline.capture import Graph, ResourceRecord
@@ -267,27 +269,27 @@ def test_a_child_process_is_measured_alone() -> None:
 # -- report ------------------------------------------------------------------------------------
 
 
-def measured(label: str, seconds: float, *, resources: int = 0, workers: int | None = None, mode: str = "") -> Measured:
+def measured(label: str, seconds: float, *, resources: int = 0, planes: int | None = None, mode: str = "") -> Measured:
     summary = summarize([seconds * 0.9, seconds, seconds * 1.2])
     return Measured(
         label,
         summary,
         summary,
-        summarize([100.0 + (workers or 0) * 0.25]),
+        summarize([100.0 + (planes or 0) * 0.25]),
         resources,
         summarize([1.0]) if mode == "up" else None,
-        workers,
+        planes,
         mode,
     )
 
 
-def test_report_renders_every_section_from_the_real_dev_graph(render_graph: RenderGraph) -> None:
-    model = model_stack("dev", run=render_graph)
+def test_report_renders_every_section_from_the_real_dev_and_prod_graphs(render_graph: RenderGraph) -> None:
+    models = [model_stack("dev", run=render_graph), model_stack("prod", run=render_graph)]
     floors = [measured("python -c pass", 0.02), measured("import floor", 0.4), measured("SDK modules floor", 2.0)]
-    points = [
-        measured(f"dev {mode} {n}", 2 + 0.008 * n, resources=124 + n, workers=n, mode=mode)
+    points = [  # 4 resources and 40 ms of CPU per control plane: 10 ms per resource
+        measured(f"prod {mode} {n}", 2 + 0.04 * n, resources=137 + 4 * n, planes=n, mode=mode)
         for mode in ("preview", "up")
-        for n in (1, 10, 100, 500)
+        for n in (1, 3, 5)
     ]
     results = Results(
         {"CPUs": "2"},
@@ -295,12 +297,133 @@ def test_report_renders_every_section_from_the_real_dev_graph(render_graph: Rend
         [measured("dev preview", 2.3, resources=126, mode="preview")],
         points,
         growth_fits(points),
-        [model],
+        models,
         runs=3,
     )
     report = render(results)
     for heading in ("## 1. Program", "## 2. Growth", "## 3. Critical path", "## 4. Monthly cost"):
         assert heading in report
-    assert "8.00 ms" in report  # the fitted per-worker slope of the synthetic points
-    assert model.path[-1].finish == model.serial.full > 0
-    assert costs.total(model.self_managed) > 0 and not model.missing_types
+    assert "40.00 ms" in report  # the fitted per-control-plane slope of the synthetic points
+    assert "per added resource 10.0 ms CPU" in report
+    for model in models:
+        assert model.path[-1].finish == model.serial.full > 0 and not model.missing_types
+    assert "Critical path of `prod`" in report and "NLB traffic (NLCU, assumed)" in report
+    assert "$0.006" in report and "800 new connections/s" in report and "not re-verified here" in report
+
+
+# -- prod: roles, group sizes, the NLB and EKS -------------------------------------------------
+
+
+def test_breakdown_arithmetic_on_a_hand_computed_cluster() -> None:
+    """Two control planes and one worker, one NLB in 2 zones; prices and traffic made up for round numbers."""
+    toy = {
+        key: prices.Price(key, usd, "USD", "https://aws.amazon.com/")
+        for key, usd in (
+            ("instance:cp.type", 1.0),
+            ("instance:w.type", 0.5),
+            ("ebs:gp3", 0.1),
+            ("kms-key", 1.0),
+            ("public-ipv4", 0.01),
+            ("nlb", 0.02),
+            ("nlb-nlcu", 0.01),
+            ("eks-control-plane", 0.1),
+        )
+    }
+    traffic = prices.ApiTraffic(1.0, 10.0, 0.25, "toy")  # 3 nodes: 3/800, 30/100000, 0.75 GB/h -> 0.75 NLCU
+    inv = costs.Inventory(
+        nodes=(
+            costs.Node("cp0", "cp.type", 10, False, True),
+            costs.Node("cp1", "cp.type", 10, False, True),
+            costs.Node("w0", "w.type", 20, True, False),
+        ),
+        elastic_ips=0,
+        control_plane_elastic_ips=0,
+        nat_gateways=0,
+        kms_keys=1,
+        network_load_balancers=1,
+        load_balancer_public_ipv4=2,
+    )
+    got = {line.item: line.monthly_usd for line in breakdown.lines(inv, toy, hours=100, traffic=traffic)}
+    assert got == pytest.approx(
+        {
+            "EC2 control planes (cp.type)": 200.0,  # 2 x $1 x 100 h
+            "EC2 workers (w.type)": 50.0,
+            "EBS gp3 root volumes": 4.0,  # 40 GiB x $0.1 (per month, not per hour)
+            "KMS customer-managed keys": 1.0,
+            "public IPv4 addresses": 3.0,  # 2 of the NLB + the worker's, x $0.01 x 100 h
+            breakdown.NLB_HOURS_ITEM: 2.0,
+            breakdown.NLCU_ITEM: 0.75,  # 0.75 NLCU x $0.01 x 100 h
+        }
+    )
+    eks = {line.item: line.monthly_usd for line in breakdown.lines(costs.as_eks(inv), toy, hours=100, traffic=traffic)}
+    assert eks == pytest.approx(
+        {
+            "EC2 workers (w.type)": 50.0,
+            "EBS gp3 root volumes": 2.0,
+            "KMS customer-managed keys": 1.0,
+            "public IPv4 addresses": 1.0,
+            "EKS control plane": 10.0,
+        }
+    )
+
+
+def test_an_nlcu_is_the_largest_of_the_three_tcp_dimensions() -> None:
+    assert prices.ApiTraffic(800.0, 0.0, 0.0, "").nlcu(nodes=2) == 2  # new connections dominate
+    assert prices.ApiTraffic(0.0, 50_000.0, 0.0, "").nlcu(nodes=3) == 1.5  # active connections
+    assert prices.ApiTraffic(0.0, 0.0, 0.5, "").nlcu(nodes=4) == 2  # processed GB per hour
+    assert prices.PRICES["nlb-nlcu"].usd == 0.006 and prices.PRICES["nlb"].usd == 0.0225
+
+
+def test_every_price_says_when_it_was_taken_and_what_checked_it() -> None:
+    for price in prices.PRICES.values():
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", price.as_of) and price.checked, price
+    assert {price.checked.startswith(prices.NOT_REVERIFIED) for price in prices.PRICES.values()} == {True, False}
+
+
+def test_prod_costs_more_than_dev_has_an_nlb_and_scales_with_the_group(render_graph: RenderGraph) -> None:
+    dev, prod = (model_stack(stack, run=render_graph).costs for stack in ("dev", "prod"))
+    assert prod.total() > dev.total() and prod.total(eks=True) > dev.total(eks=True)
+    assert prod.has_load_balancer and not dev.has_load_balancer
+    items = {line.item for line in prod.self_managed["desired"]}
+    assert {breakdown.NLB_HOURS_ITEM, breakdown.NLCU_ITEM, "EC2 control planes (m6i.large)"} <= items
+    assert not {breakdown.NLB_HOURS_ITEM, breakdown.NLCU_ITEM} & {line.item for line in dev.self_managed["desired"]}
+    assert not {breakdown.NLB_HOURS_ITEM, breakdown.NLCU_ITEM} & {line.item for line in prod.eks["desired"]}
+    assert prod.control_planes == 3 and dict(prod.workers) == {"min": 3, "desired": 3, "max": 9}
+    m6i = prices.PRICES["instance:m6i.large"].usd * HOURS
+    assert prod.total("max") - prod.total("min") == pytest.approx(
+        6 * (m6i + 50 * 0.08 + 0.005 * HOURS) + 6 * prices.API_TRAFFIC.processed_gb_per_hour_per_node * 0.006 * HOURS
+    )  # six more workers: instance, 50 GiB, own public IPv4, and their share of the NLB's processed bytes
+
+
+# -- boot model --------------------------------------------------------------------------------
+
+
+def test_control_planes_join_in_parallel_after_the_first_answers_through_the_nlb(render_graph: RenderGraph) -> None:
+    graph = render_graph("prod", preview=True)
+    resources, _ = dag_from_graph(graph, data.type_seconds)
+    boot = with_boot(resources, graph)
+    plan = schedule(boot.full)
+    answers = plan.finish["runtime::healthy::prod-control-plane-node"]
+    joins = [plan.finish[f"runtime::join::prod-control-plane-node-{i}"] for i in (1, 2)]
+    step = data.STEP_BY_KEY
+    join_seconds = step["join-retry-wait"].seconds + step["kubeadm-join-control-plane"].seconds
+    assert joins == [answers + join_seconds] * 2  # concurrently, not one after the other
+    assert boot.milestones.control_planes_joined == answers + join_seconds + 20  # 2 checks x 10 s
+    assert boot.milestones.api_answers == answers < boot.milestones.pulumi_up
+    # `pulumi up` waits for the first control plane (through the gate), not for the joins.
+    assert "runtime::join::prod-control-plane-node-1" not in boot.up_dag.seconds
+    assert "runtime::init::prod-control-plane-node" in boot.up_dag.seconds
+    gate = next(r.urn for r in graph.resources if r.type == "pulumi-python:dynamic:Resource")
+    assert plan.finish[gate] == answers + step["readyz-poll"].seconds
+
+
+def test_one_control_plane_answers_through_its_elastic_ip_without_probe(render_graph: RenderGraph) -> None:
+    graph = render_graph("dev", preview=True)
+    resources, _ = dag_from_graph(graph, data.type_seconds)
+    boot = with_boot(resources, graph)
+    assert not any("::probe::" in node or "::healthy::" in node for node in boot.full.seconds)
+    step = data.STEP_BY_KEY
+    instance = schedule(boot.full).finish[next(r.urn for r in graph.by_type(costs.INSTANCE))]
+    boot_seconds = sum(step[key].seconds for key in (*data.NODE_BOOT, "kubeadm-init"))
+    assert boot.milestones.api_answers == instance + boot_seconds
+    assert boot.milestones.control_planes_joined == boot.milestones.api_answers

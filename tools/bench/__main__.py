@@ -1,6 +1,6 @@
 """`make bench`: measure the program, model `pulumi up` and the monthly bill, write the report.
 
-    python -m tools.bench [--runs 5] [--workers 1 10 100 500] [--out build/bench]
+    python -m tools.bench [--runs 5] [--control-planes 1 3 5] [--stacks dev prod] [--out build/bench]
 
 Prints the report and writes `<out>/report.md` and `<out>/samples.json` (every raw sample).
 Takes several minutes: every sample is a fresh interpreter (see `tools.bench.measure`).
@@ -20,10 +20,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tools.bench import costs, data
+from tools.bench import breakdown, costs, data
 from tools.bench.critical_path import EdgeKind, dag_from_graph, schedule
 from tools.bench.measure import IMPORT_FLOOR, Config, Sample, program_config, python_config, run_interleaved, run_once
 from tools.bench.report import Growth, Measured, PathStep, Results, StackModel, render
+from tools.bench.runtime import with_boot
 from tools.bench.serial import analyse
 from tools.bench.stats import linear_fit, summarize
 from tools.offline.capture import Graph
@@ -31,15 +32,15 @@ from tools.offline.engine import run_program
 from tools.offline.stackfiles import REPO_ROOT, list_stacks
 
 DEFAULT_OUT = REPO_ROOT / "build" / "bench"
-DEFAULT_WORKERS = (1, 10, 100, 500)
-GROWTH_OVERRIDES: dict[str, object] = {"podIpv4Cidr": "10.240.0.0/14"}
-"""The default pod /16 has room for 256 node /24s; a /14 holds 1024, outside the VPC and service ranges."""
+DEFAULT_CONTROL_PLANES = (1, 3, 5)
+GROWTH_STACK = "prod"
+GROWTH_ZONES = 5
+"""Enough zones for 5 control planes (one per zone), the same for every point: only the control
+planes change. The workers are an Auto Scaling group: their count adds no resource to evaluate."""
 
 
-def worker_sizes(count: int) -> dict[str, object]:
-    """A worker group of exactly `count`. Since the workers are an Auto Scaling group the program
-    registers the same resources for any count (README, "Benchmarks and cost": to be re-based)."""
-    return {"workerMinSize": count, "workerMaxSize": count, "workerDesiredCapacity": count}
+def growth_overrides(control_planes: int) -> dict[str, object]:
+    return {"controlPlaneCount": control_planes, "apiEndpoint": "nlb", "availabilityZoneCount": GROWTH_ZONES}
 
 
 NAT_OVERRIDES: dict[str, object] = {"privateSubnets": True, "natGateway": True}
@@ -60,7 +61,7 @@ def _measured(config: Config, samples: list[Sample]) -> Measured:
         rss=summarize([sample.peak_rss_mib for sample in samples]),
         resources=int(payloads[0].get("resources", 0)),
         key_cpu=summarize(keys) if keys else None,
-        workers=config.meta.get("workers"),
+        control_planes=config.meta.get("control_planes"),
         mode=str(config.meta.get("mode", "")),
     )
 
@@ -75,7 +76,7 @@ Raw = dict[str, dict[str, Any]]
 
 
 def measure(
-    stacks: Sequence[str], workers: Sequence[int], runs: int
+    stacks: Sequence[str], control_planes: Sequence[int], runs: int
 ) -> tuple[list[Measured], list[Measured], list[Measured], Raw]:
     """Floors, stack runs, growth points (each a median over `runs` samples) and every raw sample."""
     floors = [
@@ -86,15 +87,15 @@ def measure(
     stack_configs = [program_config(stack, mode) for stack in stacks for mode in MODES]
     growth_configs = []
     for mode in MODES:
-        for count in workers:
+        for count in control_planes:
             growth_configs.append(
                 program_config(
-                    "dev",
+                    GROWTH_STACK,
                     mode,
-                    {**GROWTH_OVERRIDES, **worker_sizes(count)},
-                    label=f"dev {mode} {count} workers",
+                    growth_overrides(count),
+                    label=f"{GROWTH_STACK} {mode} {count} control planes",
                     group="growth",
-                    workers=count,
+                    control_planes=count,
                 )
             )
     everything = [*floors, *stack_configs, *growth_configs]
@@ -116,7 +117,7 @@ def growth_fits(points: Sequence[Measured]) -> list[Growth]:
     fits = []
     for mode in MODES:
         rows = [point for point in points if point.mode == mode]
-        xs = [float(point.workers or 0) for point in rows]
+        xs = [float(point.control_planes or 0) for point in rows]
         fits.append(
             Growth(
                 mode=mode,
@@ -135,9 +136,12 @@ def _short(urn: str) -> str:
 
 
 def model_stack(stack: str, run: Callable[..., Graph] = run_program) -> StackModel:
-    """Critical path and costs from the captured graph (preview mode: the same graph, no keys made)."""
+    """Critical path, boot milestones and costs from the captured graph (preview mode: the same
+    graph, no keys made)."""
     graph = run(stack, preview=True)
-    dag, missing = dag_from_graph(graph, data.type_seconds)
+    resources_only, missing = dag_from_graph(graph, data.type_seconds)
+    boot = with_boot(resources_only, graph)
+    dag = boot.up_dag
     plan = schedule(dag)
     kinds = {(edge.dependent, edge.dependency): edge.kind for edge in dag.edges}
     path = tuple(
@@ -150,16 +154,15 @@ def model_stack(stack: str, run: Callable[..., Graph] = run_program) -> StackMod
         )
         for i, urn in enumerate(plan.path)
     )
-    inventory = costs.inventory(graph)
     nat_inventory = costs.inventory(run(stack, preview=True, overrides=NAT_OVERRIDES))
     return StackModel(
         stack=stack,
         resources=len(graph.resources),
         serial=analyse(dag, graph),
         path=path,
-        self_managed=costs.monthly(inventory),
-        eks=costs.monthly(costs.as_eks(inventory)),
-        nat=costs.monthly(nat_inventory),
+        costs=breakdown.stack_costs(stack, {size: costs.inventory(graph, size) for size in breakdown.SIZES}),
+        nat=breakdown.lines(nat_inventory),
+        milestones=boot.milestones,
         missing_types=tuple(sorted(missing)),
     )
 
@@ -176,15 +179,21 @@ def _load() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="samples per configuration (median reported)")
-    parser.add_argument("--workers", type=int, nargs="+", default=list(DEFAULT_WORKERS))
+    parser.add_argument(
+        "--control-planes",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_CONTROL_PLANES),
+        help=f"growth points: controlPlaneCount of the {GROWTH_STACK} stack (1, 3 or 5)",
+    )
     parser.add_argument("--stacks", nargs="+", default=None, help="default: every Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     stacks = args.stacks or list_stacks()
     if "dev" not in stacks:
         parser.error("the report is built around the dev stack; include it")
-    if args.runs < 1 or len(set(args.workers)) < 2:
-        parser.error("need --runs >= 1 and at least two distinct --workers")
+    if args.runs < 1 or len(set(args.control_planes)) < 2 or not set(args.control_planes) <= {1, 3, 5}:
+        parser.error("need --runs >= 1 and at least two distinct --control-planes out of 1, 3 and 5")
 
     context = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -196,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log(f"modelling {', '.join(stacks)} ...")
     models = [model_stack(stack) for stack in stacks]
     _log("measuring (every sample is a fresh interpreter) ...")
-    floors, stack_runs, growth_points, raw = measure(stacks, sorted(set(args.workers)), args.runs)
+    floors, stack_runs, growth_points, raw = measure(stacks, sorted(set(args.control_planes)), args.runs)
     context["load 1/5/15 min at end"] = _load()
     loads = [sample["load_1m"] for entry in raw.values() for sample in entry["samples"]]
     context["1-min load during samples"] = f"{min(loads):.1f}-{max(loads):.1f}"

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Literal
 
-from tools.bench.data import HOURS_PER_MONTH, PRICES, Price
+from tools.bench.prices import HOURS_PER_MONTH, PRICES, Price
 from tools.offline.capture import Graph, ResourceRecord
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -25,6 +26,8 @@ EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 KMS_KEY = "aws:kms/key:Key"
 CONTROL_PLANE = "k8sdualstack:nodes:ControlPlane"
+GroupSize = Literal["min", "desired", "max"]
+_SIZE_INPUT: dict[str, str] = {"min": "minSize", "desired": "desiredCapacity", "max": "maxSize"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ def _dependency(record: ResourceRecord, key: str) -> str | None:
     return urns[0] if len(urns) == 1 else None
 
 
-def inventory(graph: Graph) -> Inventory:
+def inventory(graph: Graph, group_size: GroupSize = "desired") -> Inventory:
+    """What the graph bills for, with every Auto Scaling group at its min, desired or max size."""
     subnets_public = {record.urn: bool(record.inputs.get("mapPublicIpOnLaunch")) for record in graph.by_type(SUBNET)}
     with_eip = {_dependency(record, "instanceId") for record in graph.by_type(EIP_ASSOCIATION)}
     nodes = []
@@ -104,7 +108,7 @@ def inventory(graph: Graph) -> Inventory:
                 control_plane=_under_control_plane(graph, record),
             )
         )
-    nodes += _group_nodes(graph, subnets_public)
+    nodes += _group_nodes(graph, subnets_public, group_size)
     eips = graph.by_type(EIP)
     balancers = graph.by_type(LOAD_BALANCER)
     return Inventory(
@@ -122,8 +126,8 @@ def inventory(graph: Graph) -> Inventory:
     )
 
 
-def _group_nodes(graph: Graph, subnets_public: Mapping[str, bool]) -> list[Node]:
-    """An Auto Scaling group's instances at its desired capacity, as its launch template makes them."""
+def _group_nodes(graph: Graph, subnets_public: Mapping[str, bool], group_size: GroupSize) -> list[Node]:
+    """An Auto Scaling group's instances at the given size, as its launch template makes them."""
     nodes = []
     for group in graph.by_type(AUTOSCALING_GROUP):
         template_urn = _dependency(group, "launchTemplate")
@@ -144,7 +148,7 @@ def _group_nodes(graph: Graph, subnets_public: Mapping[str, bool]) -> list[Node]
                 auto_public_ipv4=public,
                 control_plane=_under_control_plane(graph, group),
             )
-            for index in range(int(group.inputs.get("desiredCapacity") or 0))
+            for index in range(int(group.inputs.get(_SIZE_INPUT[group_size]) or 0))
         ]
     return nodes
 

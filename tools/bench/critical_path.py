@@ -2,7 +2,8 @@
 
 A `Dag` has one node per custom resource (what the engine creates; components take no time)
 and one edge per "must wait for": a property dependency (data flows), a `depends_on` with no
-data (explicit) or the resource's provider. A parent is not a dependency. A dependency on a
+data (explicit) or the resource's provider; `tools.bench.runtime` adds the waits of the nodes' boot.
+A parent is not a dependency. A dependency on a
 component stands for its custom descendants (the SDK already sends it that way; `dag_from_graph`
 expands it again so a hand-built graph behaves the same).
 """
@@ -22,6 +23,8 @@ class EdgeKind(enum.IntEnum):
     DATA = 0
     PROVIDER = 1
     EXPLICIT = 2
+    RUNTIME = 3
+    """Not an edge of the graph: a wait at boot (`tools.bench.runtime`), e.g. a join for the first control plane."""
 
 
 @dataclass(frozen=True, order=True)

@@ -1,23 +1,25 @@
-"""Data tables of the benchmark: creation times per resource type and us-east-1 prices.
+"""Data tables of the benchmark: creation times per resource type and per boot step.
 
 Every row carries its basis and source. Nothing here was measured against AWS (this project has
 no cloud account): a `basis` of "estimate" is a reasoned guess, "code" is read from this
-repository, "documented" is a number stated by the cited page. Prices were NOT re-checked live
-(no internet when written); they are the values given in the project's brief and reference
-notes, attributed to the AWS pricing page that publishes them.
+repository, "documented" is a number stated by the cited page. The prices are in
+`tools.bench.prices` (re-exported here).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-PRICE_DATE = "2026-11-26"
-PRICE_NOTE = (
-    f"us-east-1 on-demand list prices as used on {PRICE_DATE}; taken from the project's brief and "
-    "reference notes and attributed to the AWS pages below - NOT re-checked live (no internet)."
+from tools.bench.prices import (
+    HOURS_PER_MONTH,
+    HOURS_SOURCE,
+    PRICE_DATE,
+    PRICE_NOTE,
+    PRICES,
+    Price,
 )
-HOURS_PER_MONTH = 730.0
-HOURS_SOURCE = "AWS Pricing Calculator convention: 730 hours per month (https://calculator.aws/)"
+
+__all__ = ["HOURS_PER_MONTH", "HOURS_SOURCE", "PRICES", "PRICE_DATE", "PRICE_NOTE", "Price"]
 
 
 @dataclass(frozen=True)
@@ -28,14 +30,6 @@ class Step:
     seconds: float
     basis: str
     """"estimate", "code" or "documented" - never "measured" without a measurement."""
-    source: str
-
-
-@dataclass(frozen=True)
-class Price:
-    key: str
-    usd: float
-    unit: str
     source: str
 
 
@@ -166,6 +160,43 @@ STEPS: tuple[Step, ...] = (
         "code",
         "components/readiness.py POLL_INTERVAL_SECONDS = 10: on average half an interval after the API server is ready",
     ),
+    Step(
+        "cluster-probe",
+        25,
+        "code",
+        "several control planes: before `kubeadm init` the first asks the others' etcd whether a cluster "
+        "runs (components/render/scripts.py CLUSTER_PROBES = 3, CLUSTER_PROBE_SECONDS = 5, plus etcdctl's "
+        "unanswered dials; its comment: ~15-30 s)",
+    ),
+    Step(
+        "nlb-target-healthy",
+        20,
+        "code",
+        "the target group's healthy threshold x interval, read from the stack's target group "
+        "(components/api_endpoint.py: 2 x 10 s) after /readyz first answers; this row is the fallback",
+    ),
+    Step(
+        "join-retry-wait",
+        7.5,
+        "code",
+        "a joining node that found no cluster retries every JOIN_RETRY_SECONDS = 15 "
+        "(components/render/scripts.py): on average half an interval after the first control plane answers",
+    ),
+    Step(
+        "kubeadm-join-control-plane",
+        60,
+        "estimate",
+        "`kubeadm join --control-plane`: the control-plane images pulled, the etcd member added and synced "
+        "(an almost empty etcd), static pods healthy; like kubeadm-init without the addons and the wait for the "
+        "first etcd",
+    ),
+    Step(
+        "kubeadm-join-worker",
+        20,
+        "estimate",
+        "`kubeadm join`: discovery with the pinned CA, TLS bootstrap of the kubelet certificate, kubelet "
+        "start; the Node is Ready only once Cilium runs on it (not modelled)",
+    ),
     Step("k8s-provider", 1, "estimate", "provider configuration only, no cloud call"),
     Step(
         "k8s-object",
@@ -209,8 +240,11 @@ STEPS: tuple[Step, ...] = (
 
 STEP_BY_KEY = {step.key: step for step in STEPS}
 
-READINESS_GATE = ("os-boot", "node-packages", "node-binaries", "kubeadm-init", "readyz-poll")
-"""The gate starts when the control-plane instance is `running` and ends when /readyz answers."""
+NODE_BOOT = ("os-boot", "node-packages", "node-binaries")
+"""Every node, from `running` until its boot script reaches kubeadm (`tools.bench.runtime`)."""
+READINESS_GATE = ("readyz-poll",)
+"""The gate's own time once the endpoint answers; what it waits for (boot, kubeadm init, the load
+balancer's health check) are runtime steps (`tools.bench.runtime`), not part of the gate."""
 
 TYPE_STEPS: dict[str, tuple[str, ...]] = {
     "aws:ec2/vpc:Vpc": ("vpc",),
@@ -274,55 +308,3 @@ def type_seconds(type_token: str) -> float | None:
     """Modelled creation time of one resource of this type; None when the table has no row."""
     keys = TYPE_STEPS.get(type_token)
     return None if keys is None else sum(STEP_BY_KEY[key].seconds for key in keys)
-
-
-_EC2_PRICING = "https://aws.amazon.com/ec2/pricing/on-demand/"
-_VPC_PRICING = "https://aws.amazon.com/vpc/pricing/"
-
-PRICES: dict[str, Price] = {
-    price.key: price
-    for price in (
-        Price("instance:t3.medium", 0.0416, "USD per hour", f"{_EC2_PRICING} (Linux, us-east-1)"),
-        Price(
-            "instance:m6i.large",
-            0.096,
-            "USD per hour",
-            f"{_EC2_PRICING} (Linux, us-east-1; added with the prod stack, not re-checked live)",
-        ),
-        Price(
-            "nlb",
-            0.0225,
-            "USD per load-balancer-hour",
-            "https://aws.amazon.com/elasticloadbalancing/pricing/ (Network Load Balancer, added with the prod "
-            "stack, not re-checked live; the NLCU charge for traffic is excluded like data transfer)",
-        ),
-        Price(
-            "ebs:gp3",
-            0.08,
-            "USD per GB-month",
-            "https://aws.amazon.com/ebs/pricing/ (gp3 storage; the "
-            "included 3,000 IOPS / 125 MB/s baseline is all these root volumes use)",
-        ),
-        Price(
-            "public-ipv4",
-            0.005,
-            "USD per address-hour",
-            f"{_VPC_PRICING} (in-use and idle public IPv4, since 2024-02-01)",
-        ),
-        Price("nat-gateway", 0.045, "USD per hour", _VPC_PRICING),
-        Price(
-            "kms-key",
-            1.0,
-            "USD per key-month",
-            "https://aws.amazon.com/kms/pricing/ (a customer managed key; its first two yearly automatic "
-            "rotations add $1/month each; requests within the free tier)",
-        ),
-        Price("nat-gateway-data", 0.045, "USD per GB processed", f"{_VPC_PRICING} (not in the totals)"),
-        Price(
-            "eks-control-plane",
-            0.10,
-            "USD per cluster-hour",
-            "https://aws.amazon.com/eks/pricing/ (standard support; a version in extended support is $0.60/h)",
-        ),
-    )
-}

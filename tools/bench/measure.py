@@ -58,7 +58,7 @@ def program_config(
     *,
     label: str | None = None,
     group: str = "stack",
-    workers: int | None = None,
+    control_planes: int | None = None,
 ) -> Config:
     argv = (
         "-m",
@@ -70,7 +70,7 @@ def program_config(
         "--overrides",
         json.dumps(overrides or {}, sort_keys=True),
     )
-    meta = {"stack": stack, "mode": mode, "overrides": overrides or {}, "workers": workers}
+    meta = {"stack": stack, "mode": mode, "overrides": overrides or {}, "control_planes": control_planes}
     return Config(label or f"{stack} {mode}", argv, group, meta)
 
 

@@ -60,8 +60,8 @@ SERIAL_RULES: tuple[SerialRule, ...] = (
         "pulumi-python:dynamic:Resource",
         "*",
         True,
-        "the model times the gate (boot + kubeadm init) from the instance's start, so its 'saving' is "
-        "an artefact; in reality the edge costs nothing: the gate would poll an unanswering endpoint",
+        "the gate waits for every control plane and what routes to it; it costs nothing, since the endpoint "
+        "answers only after the first control plane's boot and kubeadm init (a runtime wait, modelled as such)",
     ),
     SerialRule(
         _CCM,

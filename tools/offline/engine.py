@@ -29,6 +29,7 @@ from pulumi.runtime import config as pulumi_config
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import massage, run_pulumi_func
 
+from components.deployed_state import deployed_version_parameter
 from tools.offline.capture import CapturingMonitor, Graph
 from tools.offline.mocks import OfflineMocks
 from tools.offline.stackfiles import REPO_ROOT, project_name, stack_config
@@ -61,6 +62,7 @@ def run_program(
     overrides: Mapping[str, object] | None = None,
     program: Callable[[], None] | None = None,
     project_dir: Path = REPO_ROOT,
+    deployed_version: str | None = None,
 ) -> Graph:
     """Run `program` (default: `components.program.run`) for `stack`; return the captured graph.
 
@@ -69,7 +71,12 @@ def run_program(
     `error.offline_graph` (see `partial_graph`).
     """
     graph, error = run_program_capturing(
-        stack, preview=preview, overrides=overrides, program=program, project_dir=project_dir
+        stack,
+        preview=preview,
+        overrides=overrides,
+        program=program,
+        project_dir=project_dir,
+        deployed_version=deployed_version,
     )
     if error is not None:
         raise error
@@ -83,11 +90,18 @@ def run_program_capturing(
     overrides: Mapping[str, object] | None = None,
     program: Callable[[], None] | None = None,
     project_dir: Path = REPO_ROOT,
+    deployed_version: str | None = None,
 ) -> tuple[Graph, BaseException | None]:
-    """Like `run_program`, but returns `(graph, error)` instead of raising the program's error."""
+    """Like `run_program`, but returns `(graph, error)` instead of raising the program's error.
+
+    `deployed_version`: the Kubernetes version the stack recorded in SSM after its last complete `up`
+    (components/deployed_state.py); None, a stack that has never been deployed."""
     project = project_name(project_dir)
     config = stack_config(stack, project_dir, overrides)
     mocks = OfflineMocks(region=config.get("aws:region") or DEFAULT_REGION, preview=preview)
+    if deployed_version is not None:
+        prefix = f"/{project}/{config[f'{project}:clusterName']}"
+        mocks.ssm_parameters[deployed_version_parameter(prefix)] = deployed_version
     monitor = CapturingMonitor(mocks)
     body = program or default_program(project_dir)
     context = contextvars.copy_context()
