@@ -2,7 +2,9 @@
 
 For each buildable release: kube-apiserver, kubeadm and etcd from `e2e/go/kubernetes-v<version>`
 (a module that requires k8s.io/kubernetes with every staging module pinned to its published v0
-release, see its go.mod) and aws-cloud-controller-manager from `e2e/go/ccm-<tag>`. Binaries go to
+release, see its go.mod), aws-cloud-controller-manager from `e2e/go/ccm-<tag>`, and etcdctl of the
+etcd release that module pins from `e2e/go/etcdctl-<etcd version>` (its own module, so adding it
+leaves the kubernetes module's cache key alone). Binaries go to
 `$E2E_BIN_DIR` (default `~/.cache/k8s-dualstack-aws/bin`) under a directory keyed by the module's
 go.mod and go.sum, the build flags and the Go version, so a second run builds nothing and a
 changed module builds afresh.
@@ -28,6 +30,7 @@ from components.versions import Version, newest, release_for
 E2E_DIR = Path(__file__).resolve().parent
 GO_MODULES = E2E_DIR / "go"
 DEFAULT_BIN_DIR = Path.home() / ".cache" / "k8s-dualstack-aws" / "bin"
+ETCD_SERVER_MODULE = "go.etcd.io/etcd/server/v3"
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,12 @@ class ReleaseBuild:
     minor: str
     ccm_module_version: str
     note: str = ""
+    kubernetes_module_version: str = ""
+    """The k8s.io/kubernetes patch built when the proxy refuses the row's own (see `note`)."""
 
     @property
     def kubernetes_version(self) -> str:
-        return release_for(self.minor).kubernetes_version
+        return self.kubernetes_module_version or release_for(self.minor).kubernetes_version
 
     @property
     def kubernetes_module(self) -> Path:
@@ -49,6 +54,20 @@ class ReleaseBuild:
     @property
     def ccm_module(self) -> Path:
         return GO_MODULES / f"ccm-{self.ccm_module_version}"
+
+    @property
+    def etcd_version(self) -> str:
+        """The etcd server release the kubernetes module pins (`go.etcd.io/etcd/server/v3`)."""
+        for line in (self.kubernetes_module / "go.mod").read_text().splitlines():
+            parts = line.split()
+            if parts[:1] == [ETCD_SERVER_MODULE] and len(parts) >= 2:
+                return parts[1]
+        raise LookupError(f"{self.kubernetes_module}/go.mod pins no {ETCD_SERVER_MODULE}")
+
+    @property
+    def etcdctl_module(self) -> Path:
+        """etcdctl of that same etcd release, in its own module (`e2e/go/etcdctl-<version>`)."""
+        return GO_MODULES / f"etcdctl-{self.etcd_version}"
 
 
 # The newest release first. Releases the module proxy cannot build are in UNBUILDABLE.
@@ -59,6 +78,17 @@ BUILDS: dict[str, ReleaseBuild] = {
         note=(
             "the matrix's CCM image tag v1.35.2 is refused by the Go module proxy (403 'This module "
             "version is not available'); v1.35.3, the next patch of the same minor, is served and built"
+        ),
+    ),
+    "1.34": ReleaseBuild(
+        minor="1.34",
+        ccm_module_version="v1.34.3",
+        kubernetes_module_version="1.34.5",
+        note=(
+            "the matrix's kubernetes 1.34.6 is refused by the Go module proxy (403 'This module version "
+            "is not available' for k8s.io/kubernetes v1.34.6 and most v0.34.6 staging modules; v1.34.7 "
+            "lacks ten v0.34.7 staging modules); v1.34.5, the nearest patch served in full, is built. "
+            "The CCM is the row's own tag v1.34.3"
         ),
     ),
 }
@@ -86,9 +116,12 @@ class Binaries:
     etcd: Path
     ccm: Path
     note: str
+    etcdctl: Path | None = None
+    """etcdctl of the etcd release the kubernetes module pins; None when `e2e/go` has no module
+    for that release (only the HA case needs it, and fails saying so)."""
 
     def as_json(self) -> dict[str, str]:
-        return {key: str(value) for key, value in self.__dict__.items()}
+        return {key: str(value) for key, value in self.__dict__.items() if value is not None}
 
 
 def _go_env() -> dict[str, str]:
@@ -180,6 +213,13 @@ def build(minor: str, bin_root: Path = DEFAULT_BIN_DIR) -> Binaries:
         bin_root,
         env,
     )
+    etcdctl: Path | None = None
+    if spec.etcdctl_module.is_dir():
+        etcdctl = _build(
+            spec.etcdctl_module, {"etcdctl": "go.etcd.io/etcd/etcdctl/v3"}, spec.etcd_version, bin_root, env
+        )["etcdctl"]
+    else:
+        print(f"e2e build: no {spec.etcdctl_module.name} module: etcdctl not built for {minor}", file=sys.stderr)
     return Binaries(
         minor=minor,
         kubernetes_version=spec.kubernetes_version,
@@ -189,6 +229,7 @@ def build(minor: str, bin_root: Path = DEFAULT_BIN_DIR) -> Binaries:
         etcd=kubernetes["etcd"],
         ccm=ccm["aws-cloud-controller-manager"],
         note=spec.note,
+        etcdctl=etcdctl,
     )
 
 

@@ -96,6 +96,22 @@ def kubeadm_api_server_command(
     The boot script's envsubst is done with `values` (the node's name and addresses, a token);
     `kubeadm init phase control-plane apiserver --dry-run` then writes the manifest into
     KUBEADM_INIT_DRYRUN_DIR (a private directory, nothing under /etc/kubernetes)."""
+    return kubeadm_static_pod_command(
+        kubeadm, config, values, work_dir, phase=["control-plane", "apiserver"], manifest_name="kube-apiserver.yaml"
+    )
+
+
+def kubeadm_static_pod_command(
+    kubeadm: Path,
+    config: ControlPlaneConfig,
+    values: Mapping[str, str],
+    work_dir: Path,
+    *,
+    phase: list[str],
+    manifest_name: str,
+) -> list[str]:
+    """The command of the static pod `kubeadm init phase <phase> --dry-run` writes as `manifest_name`
+    for our configuration (envsubst done with `values`), e.g. `etcd local` -> etcd.yaml."""
     text = yaml.safe_dump_all(config.documents, sort_keys=False)
     for variable, value in values.items():
         text = text.replace(placeholder(variable), value)
@@ -113,13 +129,13 @@ def kubeadm_api_server_command(
         text=True,
     )
     subprocess.run(
-        [str(kubeadm), "init", "phase", "control-plane", "apiserver", f"--config={config_file}", "--dry-run"],
+        [str(kubeadm), "init", "phase", *phase, f"--config={config_file}", "--dry-run"],
         check=True,
         env=env,
         capture_output=True,
         text=True,
     )
-    manifest = yaml.safe_load((dry_run_dir / "kube-apiserver.yaml").read_text())
+    manifest = yaml.safe_load((dry_run_dir / manifest_name).read_text())
     return [str(part) for part in manifest["spec"]["containers"][0]["command"]]
 
 
@@ -204,6 +220,7 @@ def api_server_args(
     etcd_url: str,
     port: int,
     aggregation_layer: bool,
+    etcd_tls: bool = False,
 ) -> list[str]:
     """kubeadm's kube-apiserver flags, moved onto loopback.
 
@@ -211,7 +228,8 @@ def api_server_args(
     port and advertises the loopback address of the advertised family (no Service endpoints are
     written: they reject loopback); etcd is the harness's own, over plain HTTP on loopback.
     `aggregation_layer=False` drops the requestheader-*/proxy-client-* flags: the field report's
-    API server."""
+    API server. `etcd_tls=True` keeps kubeadm's etcd client certificate flags (the HA case's etcd
+    serves TLS, as kubeadm's stacked etcd does)."""
     replaced = {
         "etcd-servers": etcd_url,
         "secure-port": str(port),
@@ -219,7 +237,7 @@ def api_server_args(
         "endpoint-reconciler-type": "none",
         "cert-dir": str(pki_dir / "generated"),
     }
-    dropped = {"etcd-cafile", "etcd-certfile", "etcd-keyfile"}
+    dropped = set() if etcd_tls else {"etcd-cafile", "etcd-certfile", "etcd-keyfile"}
     args = []
     for arg in kubeadm_command[1:]:
         name = _flag_name(arg)

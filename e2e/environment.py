@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,19 +94,27 @@ class Environment:
     private_dir: Path
     log_root: Path
     authorization: Authorization
+    replay_skipped: list[str] = field(default_factory=list)
+    """Resources the replay into moto did not make and the run tolerated (`prepare`'s `tolerate`)."""
 
 
-def seed_moto(graph: Graph, moto_url: str, region: str) -> tuple[list[Instance], dict[str, str]]:
+def seed_moto(
+    graph: Graph, moto_url: str, region: str, tolerate: tuple[str, ...] = (), skipped: list[str] | None = None
+) -> tuple[list[Instance], dict[str, str]]:
     """Replay the program's network, IAM and instances into moto (tools/aws_replay.py); the
     instances (the control planes and every instance the workers' Auto Scaling groups launched, each
     named by moto's private DNS name and addressed as moto says), and the ID the mock engine gave each
-    replayed resource -> the ID moto gave it."""
+    replayed resource -> the ID moto gave it. A resource the replay skipped is an error unless its
+    type starts with one of `tolerate`; the tolerated ones are appended to `skipped`."""
     result = aws_replay.replay(graph, moto_url, include_instances=True)
     if result.failures:
         failures = [(call.name, call.operation, call.error) for call in result.failures]
         raise RuntimeError(f"replay into moto failed: {failures}")
-    if result.skipped:
+    untolerated = [reason for reason in result.skipped.values() if not reason.startswith(tolerate or ("\0",))]
+    if untolerated:
         raise RuntimeError(f"replay into moto skipped resources: {result.report()}")
+    if skipped is not None:
+        skipped += [f"{urn.rsplit('::', 1)[-1]}: {reason}" for urn, reason in sorted(result.skipped.items())]
     planned = aws_replay.planned_resources(graph)
     expected = sum(1 for r in planned if r.type == "aws:ec2/instance:Instance") + sum(
         int(r.inputs["desiredCapacity"]) for r in planned if r.type == "aws:autoscaling/group:Group"
@@ -120,28 +128,29 @@ def seed_moto(graph: Graph, moto_url: str, region: str) -> tuple[list[Instance],
         str(graph.get(urn).id): api_id for urn, api_id in result.ids.items() if graph.get(urn).id is not None
     }
     ids = {name.rsplit("::", 1)[-1]: info.instance_id for name, info in result.instances.items()}
-    ec2 = boto3.client("ec2", region_name=region, endpoint_url=moto_url, **_boto_credentials())
-    instances = []
-    for program_name, instance_id in sorted(ids.items()):
-        described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-        interface = sorted(described["NetworkInterfaces"], key=lambda eni: eni["Attachment"]["DeviceIndex"])[0]
-        ipv6 = [address["Ipv6Address"] for address in interface.get("Ipv6Addresses", [])]
-        if not ipv6:
-            raise RuntimeError(f"moto instance {instance_id} ({program_name}) has no IPv6 address")
-        instances.append(
-            Instance(
-                program_name=program_name,
-                instance_id=instance_id,
-                node_name=described["PrivateDnsName"],
-                availability_zone=described["Placement"]["AvailabilityZone"],
-                ipv4=described["PrivateIpAddress"],
-                ipv6=ipv6[0],
-                mac=interface["MacAddress"],
-                vpc_id=described["VpcId"],
-                subnet_id=described["SubnetId"],
-            )
-        )
+    instances = [seed_instance(moto_url, region, name, instance_id) for name, instance_id in sorted(ids.items())]
     return instances, replayed_ids
+
+
+def seed_instance(moto_url: str, region: str, program_name: str, instance_id: str) -> Instance:
+    """A moto instance as the harness knows it: named and addressed as moto describes it."""
+    ec2 = boto3.client("ec2", region_name=region, endpoint_url=moto_url, **_boto_credentials())
+    described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    interface = sorted(described["NetworkInterfaces"], key=lambda eni: eni["Attachment"]["DeviceIndex"])[0]
+    ipv6 = [address["Ipv6Address"] for address in interface.get("Ipv6Addresses", [])]
+    if not ipv6:
+        raise RuntimeError(f"moto instance {instance_id} ({program_name}) has no IPv6 address")
+    return Instance(
+        program_name=program_name,
+        instance_id=instance_id,
+        node_name=described["PrivateDnsName"],
+        availability_zone=described["Placement"]["AvailabilityZone"],
+        ipv4=described["PrivateIpAddress"],
+        ipv6=ipv6[0],
+        mac=interface["MacAddress"],
+        vpc_id=described["VpcId"],
+        subnet_id=described["SubnetId"],
+    )
 
 
 def _boto_credentials() -> dict[str, str]:
@@ -166,7 +175,7 @@ def prepare_authorization(graph: Graph, moto_url: str, region: str, replayed_ids
 
 
 def prepare(
-    stack: str, private_dir: Path, log_root: Path
+    stack: str, private_dir: Path, log_root: Path, tolerate: tuple[str, ...] = ()
 ) -> tuple[Environment, list[Process | MetadataServer | SimulatorSession]]:
     settings = parse_settings(stack_config(stack), stack)
     release = settings.release
@@ -193,7 +202,8 @@ def prepare(
         60,
         alive=moto,
     )
-    instances, replayed_ids = seed_moto(graph, moto_url, region)
+    skipped: list[str] = []
+    instances, replayed_ids = seed_moto(graph, moto_url, region, tolerate, skipped)
     authorization = prepare_authorization(graph, moto_url, region, replayed_ids)
     control_plane = next(i for i in instances if i.program_name == f"{cluster_name}-control-plane-node")
     imds = MetadataServer(
@@ -237,5 +247,6 @@ def prepare(
         private_dir=private_dir,
         log_root=log_root,
         authorization=authorization,
+        replay_skipped=skipped,
     )
     return env, [moto, imds, authorization.simulator]

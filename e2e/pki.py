@@ -47,9 +47,14 @@ def _write(path: Path, text: str) -> None:
 
 
 def _leaf_certificate(
-    ca_cert_pem: str, ca_key_pem: str, subject: x509.Name, usage: x509.ObjectIdentifier, hosts: list[str]
+    ca_cert_pem: str,
+    ca_key_pem: str,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier | list[x509.ObjectIdentifier],
+    hosts: list[str],
 ) -> tuple[str, str]:
-    """A certificate signed by the CA, as kubeadm issues the API server's own ones."""
+    """A certificate signed by the CA, as kubeadm issues the API server's own ones (and etcd's:
+    its server and peer certificates have both the server and the client usage)."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
     ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
     if not isinstance(ca_key, rsa.RSAPrivateKey):
@@ -64,7 +69,7 @@ def _leaf_certificate(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usage if isinstance(usage, list) else [usage]), critical=False)
     )
     names: list[x509.GeneralName] = []
     for host in hosts:

@@ -15,6 +15,10 @@ LoadBalancer (e2e/services.py). `build/e2e/report.json` records each case with t
 read back from the API server, the path of the full CCM log and of its AWS calls
 (`build/e2e/aws-calls-<case>.json`).
 
+After those cases, the HA case (e2e/ha.py, `--ha-stack`, default `prod`) prepares its own
+environment from that stack's graph: three etcd members, three API servers and the CCM on each
+with leader election, the leader's failover and a control plane's replacement.
+
 This module runs one case and the whole run; the cases are e2e/cases.py's, the shared setup
 e2e/environment.py's, the CCM's command line, mounts and secure-port probe e2e/ccm.py's, the
 objects a case applies e2e/objects.py's, the checks e2e/judge.py's and the report e2e/report.py's.
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from components.render.rbac import NAMESPACE
+from components.settings import parse_settings
 from e2e.aws_policies import role_for_proxy, without_listener_tag_on_create
 from e2e.aws_proxy import AwsProxy
 from e2e.cases import Case, cases
@@ -37,6 +42,7 @@ from e2e.ccm import ccm_command, ccm_environment, mount_files, probe_secure_port
 from e2e.cluster import ControlPlane, start_control_plane
 from e2e.enforcer import Enforcer
 from e2e.environment import Environment, prepare
+from e2e.ha import ha_case, run_ha_case
 from e2e.imds import MetadataServer
 from e2e.judge import is_initialised, judge
 from e2e.kube import Kube
@@ -54,6 +60,7 @@ from e2e.report import (
 )
 from e2e.services import ingress, service_manifest, service_path
 from tools.iam_check.runner import SimulatorSession
+from tools.offline.stackfiles import stack_config
 
 
 def start_proxy(env: Environment, case: Case) -> tuple[AwsProxy, str]:
@@ -188,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="k8s-1-35")
     parser.add_argument("--case", action="append", help="run only these cases (default: all)")
     parser.add_argument("--ccm-seconds", type=float, default=90, help="bound of each CCM run")
+    parser.add_argument("--ha-stack", default="prod", help="the stack of the HA case (e2e/ha.py)")
     args = parser.parse_args(argv)
+    ha_minor = parse_settings(stack_config(args.ha_stack), args.ha_stack).release.minor
+    ha_name = ha_case(ha_minor).name
     started = time.monotonic()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     private_dir = Path(tempfile.mkdtemp(prefix="k8s-dualstack-e2e-"))
@@ -205,6 +215,14 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_case(env, case, args.ccm_seconds)
             except Exception as error:  # a case that could not run is a failed case, not a crash
                 result = could_not_run(case, error, OUT_DIR)
+            report["cases"].append(result)
+            print_case(result)
+        for service in services:
+            service.stop()
+        services = []
+        if not args.case or ha_name in args.case:
+            print(f"e2e: {ha_name} (expect pass, stack {args.ha_stack}) ...", flush=True)
+            result = run_ha_case(args.ha_stack, ha_minor, OUT_DIR, args.ccm_seconds)
             report["cases"].append(result)
             print_case(result)
     finally:
