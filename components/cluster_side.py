@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 from components.ccm import AwsCloudControllerManager, AwsCloudControllerManagerArgs
 from components.cni import CiliumCni, CiliumCniArgs
 from components.network_plan import API_SERVER_PORT
-from components.readiness import ApiServerReady
+from components.readiness import ApiServerReady, ApiServerVersion
 from components.render.kubeconfig import render_kubeconfig
 from components.settings import IpFamily
 from components.smoke import SmokeWorkload, SmokeWorkloadArgs
@@ -30,10 +30,17 @@ class ClusterAccessArgs:
     control_plane: Sequence[pulumi.Resource]
     """Every control-plane instance and what routes to them (the Elastic IP's association, or the
     load balancer's listener and target attachments): the gate waits for these as well as for an answer."""
+    kubernetes_version: str
+    """The release the control planes run (`1.23.17`): the version gate waits until /version says so."""
+    upgrade_steps: Sequence[pulumi.Resource] = ()
+    """An in-place upgrade's runs (`ControlPlaneUpgrade.steps`): the version gate waits for them."""
 
 
 class ClusterAccess(pulumi.ComponentResource):
     ready: ApiServerReady
+    version: ApiServerVersion
+    """Every Kubernetes object waits for the API server to report the stack's version (after an
+    upgrade of the control planes, the new one)."""
     provider: k8s.Provider
     """Every Kubernetes object uses it; it depends on the readiness gate."""
     kubeconfig: pulumi.Output[str]
@@ -47,6 +54,13 @@ class ClusterAccess(pulumi.ComponentResource):
             ca_cert_pem=args.cluster_ca_cert_pem,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.control_plane)),
         )
+        self.version = ApiServerVersion(
+            f"{name}-api-version",
+            endpoint=args.endpoint,
+            ca_cert_pem=args.cluster_ca_cert_pem,
+            expected_version=f"v{args.kubernetes_version}",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready, *args.upgrade_steps]),
+        )
         # The server comes from the gate's output, so the provider cannot be configured
         # before the API server has answered.
         self.kubeconfig = pulumi.Output.secret(
@@ -58,7 +72,8 @@ class ClusterAccess(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
+            # Only an ordering: the version gate is replaced by an upgrade, the provider must not be.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready, self.version]),
         )
         self.register_outputs({"endpoint": self.ready.endpoint})
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pulumi_aws as aws
 
 from components.ami import ubuntu_ami_id
-from components.cluster_side import ClusterAccess, ClusterAccessArgs, ClusterSideArgs, install_cluster_side
+from components.cluster_side import (
+    ClusterAccess,
+    ClusterAccessArgs,
+    ClusterSide,
+    ClusterSideArgs,
+    install_cluster_side,
+)
+from components.deployed_state import DeployedVersionRecord, read_deployed_version
 from components.firewall import NodeRole
 from components.identity import ClusterIdentity, ClusterIdentityArgs
 from components.network import DualStackNetwork, DualStackNetworkArgs
@@ -31,6 +40,8 @@ from components.settings import (
 from components.settings_reader import ConfigProblem
 from components.tags import SubnetTier
 from components.topology import api_load_balancer, cluster_bootstrap, control_plane_seats, node_subnet
+from components.upgrade import ControlPlaneUpgrade, ControlPlaneUpgradeArgs
+from components.version_skew import ChangeKind, VersionChange, plan_version_change
 
 
 def read_raw_config() -> dict[str, str]:
@@ -65,7 +76,9 @@ def resolve_zones(settings: StackSettings) -> tuple[str, ...]:
     return zones
 
 
-def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
+def build(settings: StackSettings, zones: tuple[str, ...], change: VersionChange | None = None) -> None:
+    """`change`: from the deployed version to the stack's (None: a new stack)."""
+    change = change or VersionChange(ChangeKind.NEW, None, settings.release.version)
     name = settings.cluster_name
     release = settings.release
     net_settings, node_settings, topology = settings.network, settings.nodes, settings.topology
@@ -150,22 +163,20 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             seats=seats,
             load_balancer=load_balancer,
             cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
-            replace_on_user_data_change=node_settings.control_plane_user_data is ControlPlaneUserData.REPLACE,
+            replace_on_user_data_change=_replace_control_planes(settings, change),
         ),
     )
-    worker_tier = SubnetTier.PRIVATE if net_settings.private_subnets else SubnetTier.PUBLIC
-    workers = WorkerPool(
-        f"{name}-workers",
-        WorkerPoolArgs(
-            cluster_name=name,
-            cluster=cluster,
-            node=node_spec(NodeRole.WORKER, node_settings.worker_instance_type),
-            subnets=[node_subnet(network, plan.name) for plan in plans if plan.tier is worker_tier],
-            scaling=topology.workers,
-            cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
-        ),
-    )
-
+    upgrade = None
+    if change.upgrades_in_place:
+        upgrade = ControlPlaneUpgrade(
+            f"{name}-upgrade",
+            ControlPlaneUpgradeArgs(
+                cluster_name=name,
+                release=release,
+                architecture=node_settings.architecture,
+                instance_ids=[instance.id for instance in control_plane.instances],
+            ),
+        )
     access = ClusterAccess(
         f"{name}-cluster",
         ClusterAccessArgs(
@@ -175,6 +186,8 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
             admin_cert_pem=pki.admin_cert_pem,
             admin_key_pem=pki.admin_key_pem,
             control_plane=[*control_plane.instances, *control_plane.routes],
+            kubernetes_version=release.kubernetes_version,
+            upgrade_steps=upgrade.steps if upgrade else (),
         ),
     )
     cluster_side = install_cluster_side(
@@ -193,7 +206,57 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
         )
     )
 
-    pulumi.export("kubernetesVersion", release.kubernetes_version)
+    worker_node = node_spec(NodeRole.WORKER, node_settings.worker_instance_type)
+    if change.upgrades_in_place:
+        # Workers of the new release only once the control planes and the CCM run it.
+        worker_node = dataclasses.replace(
+            worker_node, boot_dependencies=[*worker_node.boot_dependencies, *cluster_side.ccm.objects]
+        )
+    worker_tier = SubnetTier.PRIVATE if net_settings.private_subnets else SubnetTier.PUBLIC
+    workers = WorkerPool(
+        f"{name}-workers",
+        WorkerPoolArgs(
+            cluster_name=name,
+            cluster=cluster,
+            node=worker_node,
+            subnets=[node_subnet(network, plan.name) for plan in plans if plan.tier is worker_tier],
+            scaling=topology.workers,
+            cluster_ca_cert_pem=pki.cluster_ca_cert_pem,
+        ),
+    )
+
+    DeployedVersionRecord(
+        f"{name}-deployed-version",
+        cluster_name=name,
+        ssm_prefix=settings.ssm_prefix,
+        release=release,
+        after=[workers.group, *cluster_side.ccm.objects, cluster_side.cni.release, access.version],
+    )
+
+    _export(
+        settings,
+        network=network,
+        control_plane=control_plane,
+        workers=workers,
+        pki=pki,
+        secrets_key=secrets_key,
+        access=access,
+        cluster_side=cluster_side,
+    )
+
+
+def _export(
+    settings: StackSettings,
+    *,
+    network: DualStackNetwork,
+    control_plane: ControlPlane,
+    workers: WorkerPool,
+    pki: ClusterPki,
+    secrets_key: ClusterSecretsKey,
+    access: ClusterAccess,
+    cluster_side: ClusterSide,
+) -> None:
+    pulumi.export("kubernetesVersion", settings.release.kubernetes_version)
     pulumi.export("ccmImage", settings.effective_ccm_image)
     pulumi.export("vpcId", network.vpc.id)
     pulumi.export("vpcIpv6CidrBlock", network.vpc.ipv6_cidr_block)
@@ -224,7 +287,27 @@ def build(settings: StackSettings, zones: tuple[str, ...]) -> None:
         pulumi.export("smokeServiceClusterIps", cluster_side.smoke.service_cluster_ips)
 
 
+def _replace_control_planes(settings: StackSettings, change: VersionChange) -> bool:
+    """Whether new control-plane user data replaces the instances: on a rebuild, and with
+    `controlPlaneUserData: replace` — except during an in-place upgrade, which must keep them."""
+    replace = settings.nodes.control_plane_user_data is ControlPlaneUserData.REPLACE
+    if replace and change.upgrades_in_place:
+        pulumi.log.warn(
+            f"controlPlaneUserData: replace is not applied while upgrading {change.deployed} -> {change.target} in "
+            "place: the control planes are upgraded by kubeadm, not replaced. Run `pulumi up` once more after "
+            "the upgrade to replace them with the new release's user data."
+        )
+        return False
+    return replace or change.rebuilds
+
+
 def run() -> None:
-    """Entry point of `__main__.py`: fails on bad config before registering any resource."""
+    """Entry point of `__main__.py`: fails on bad config, and on a version change the rules refuse,
+    before registering any resource."""
     settings = parse_settings(read_raw_config(), pulumi.get_stack())
-    build(settings, resolve_zones(settings))
+    change = plan_version_change(
+        read_deployed_version(settings.ssm_prefix), settings.release, settings.allow_version_rebuild
+    )
+    if change.deployed is not None and change.kind is not ChangeKind.UNCHANGED:
+        pulumi.log.info(f"Kubernetes {change.deployed} -> {change.target}: {change.kind.value}")
+    build(settings, resolve_zones(settings), change)

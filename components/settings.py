@@ -33,7 +33,8 @@ from components.settings_types import (
     WorkerScaling,
     instance_architecture,
 )
-from components.versions import Release, UnsupportedVersionError, release_for, supported_minors
+from components.version_skew import ccm_skew_problem
+from components.versions import Release, UnsupportedVersionError, Version, release_for, supported_minors
 
 # The settings types are part of this module's interface: the program imports them from here.
 __all__ = [
@@ -125,6 +126,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "controlPlaneUserData",
     "ccmImage",
     "smokeWorkload",
+    "allowVersionRebuild",
     "caValidityHours",
     "certValidityHours",
 )
@@ -152,7 +154,8 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
     nodes = read_node_settings(read)
     network = read_network_settings(read, region, topology)
     pki = read_pki_settings(read)
-    cluster_side = read_cluster_side_settings(read)
+    cluster_side = read_cluster_side_settings(read, release)
+    allow_version_rebuild = read.boolean("allowVersionRebuild")
     if read.problems:
         raise ConfigError(read.problems)
     return StackSettings(
@@ -166,7 +169,24 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
         nodes=known(nodes),
         pki=known(pki),
         cluster_side=known(cluster_side),
+        allow_version_rebuild=known(allow_version_rebuild),
     )
+
+
+def _ccm_image_skew(image: str, release: Release) -> str | None:
+    """Why an overriding image's version breaks the version skew policy (None: it keeps it, or its tag
+    names no version, which the policy pack reports)."""
+    tag = image.split("@", 1)[0].rsplit(":", 1)[-1]
+    try:
+        version = Version.parse(tag)
+    except ValueError:
+        return None
+    return ccm_skew_problem(release.version, version)
+
+
+def _allowed_ccm_minors(release: Release) -> str:
+    """The CCM minors the version skew policy allows with `release`: its own, or one below."""
+    return f"{release.minor} or {release.version.major}.{release.version.minor - 1}"
 
 
 def _report_removed_keys(read: ConfigReader) -> None:
@@ -422,11 +442,15 @@ def read_pki_settings(read: ConfigReader) -> PkiSettings | None:
     return PkiSettings(ca_validity_hours=ca_hours, cert_validity_hours=cert_hours)
 
 
-def read_cluster_side_settings(read: ConfigReader) -> ClusterSideSettings | None:
+def read_cluster_side_settings(read: ConfigReader, release: Release | None = None) -> ClusterSideSettings | None:
     ccm_image = read.matching(
         "ccmImage", _IMAGE, "empty (the release's image) or a registry/repository:tag image reference"
     )
     smoke_workload = read.boolean("smokeWorkload")
     if ccm_image is None or smoke_workload is None:
+        return None
+    skew = _ccm_image_skew(ccm_image, release) if ccm_image and release else None
+    if skew and release:
+        read.problem("ccmImage", ccm_image, f"a CCM of Kubernetes {_allowed_ccm_minors(release)}: {skew}")
         return None
     return ClusterSideSettings(ccm_image=ccm_image or None, smoke_workload=smoke_workload)

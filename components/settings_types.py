@@ -151,6 +151,8 @@ class StackSettings:
     nodes: NodeSettings
     pki: PkiSettings
     cluster_side: ClusterSideSettings
+    allow_version_rebuild: bool = False
+    """A version skip or downgrade rebuilds the cluster instead of being refused (version_skew.py)."""
 
     @property
     def ip_families(self) -> tuple[IpFamily, IpFamily]:

@@ -14,6 +14,7 @@ from policies.facts import (
     CCM_IPV6_FROM,
     CCM_TAG_MARKERS_WITHOUT_IPV6,
     CCM_TAGS_WITHOUT_IMAGE,
+    Version,
     at_least,
     minor_of,
 )
@@ -29,19 +30,31 @@ from policies.workloads import (
 )
 
 
-def validate_image_matches_cluster(args: StackValidationArgs, report: ReportViolation) -> None:
+def ccm_skew(api_server: Version, ccm: Version) -> str | None:
+    """The version skew policy for the CCM: never newer than the API server, at most one minor older."""
+    if ccm[:2] > api_server[:2]:
+        return "newer than the API server: the CCM must never be newer"
+    if ccm[0] != api_server[0] or ccm[1] < api_server[1] - 1:
+        return "more than one minor older than the API server"
+    return None
+
+
+def validate_image_within_skew(args: StackValidationArgs, report: ReportViolation) -> None:
     versions = cluster_versions(args)
     for ccm in stack_ccm_containers(args):
         image = ccm.image
         version = image_version(image) if image else None
-        wrong = sorted(minor_of(v) for v in versions if version and v[:2] != version[:2])
-        if version and wrong:
-            report(
-                f"CCM '{ccm.workload}' runs {image} (CCM {minor_of(version)}) but the cluster runs Kubernetes "
-                f"{', '.join(wrong)}: a CCM release is only compatible with its own minor; use the "
-                "release-matrix row's image (components/versions.py).",
-                ccm.urn,
-            )
+        if version is None:
+            continue
+        for api_server in sorted(versions):
+            problem = ccm_skew(api_server, version)
+            if problem:
+                report(
+                    f"CCM '{ccm.workload}' runs {image} (CCM {minor_of(version)}) with Kubernetes "
+                    f"{minor_of(api_server)}: {problem}. Use the release-matrix row's image "
+                    "(components/versions.py); during an upgrade the CCM follows the API server.",
+                    ccm.urn,
+                )
 
 
 def image_problems(image: str) -> list[str]:
@@ -194,9 +207,9 @@ def validate_host_network_for_imds(args: StackValidationArgs, report: ReportViol
 
 POLICIES: Final = [
     stack_policy(
-        "ccm-image-matches-cluster-minor",
-        "The CCM image's minor equals the cluster's Kubernetes minor.",
-        validate_image_matches_cluster,
+        "ccm-within-version-skew",
+        "The CCM's minor is never above the API server's and at most one below it.",
+        validate_image_within_skew,
         severity=Severity.CRITICAL,
         remediation="Take the CCM image from the stack's release-matrix row (components/versions.py ccm_tag).",
     ),

@@ -6,12 +6,13 @@ import ipaddress
 import re
 from typing import Final
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
-from policies.base import NODE_TYPES, resource_policy
-from policies.facts import DUAL_STACK_NODE_IP_FROM, at_least, minor_of
+from policies.base import NODE_TYPES, resource_policy, stack_policy, stack_resources
+from policies.facts import DUAL_STACK_NODE_IP_FROM, Version, at_least, minor_of
 from policies.props import plain
 from policies.userdata import KubeletFlags, cluster_version, kubelet_flags, node_version, user_data
+from policies.workloads import known_user_data
 
 _PLACEHOLDER: Final = re.compile(r"^\$\{?(\w+)\}?$|^\{\{.*\}\}$")
 
@@ -82,6 +83,35 @@ def validate_node_ip(args: ResourceValidationArgs, report: ReportViolation) -> N
             report(f"'{args.name}': {problem}.", None)
 
 
+def kubelet_skew(control_plane: Version, kubelet: Version) -> str | None:
+    """The version skew policy: a kubelet is never newer than the control plane, and at most 3 minors
+    older (2 before 1.28)."""
+    if kubelet[:2] > control_plane[:2]:
+        return "newer than the control plane"
+    behind = 3 if at_least(control_plane, "1.28") else 2
+    if kubelet[0] != control_plane[0] or kubelet[1] < control_plane[1] - behind:
+        return f"more than {behind} minors older than the control plane"
+    return None
+
+
+def validate_kubelet_within_skew(args: StackValidationArgs, report: ReportViolation) -> None:
+    nodes = known_user_data(stack_resources(args, NODE_TYPES))
+    control_planes = {version for _, data in nodes if (version := cluster_version(data))}
+    for node, data in nodes:
+        kubelet = node_version(data)
+        if kubelet is None or cluster_version(data):
+            continue
+        for control_plane in sorted(control_planes):
+            problem = kubelet_skew(control_plane, kubelet)
+            if problem:
+                report(
+                    f"'{node.name}' installs kubelet {minor_of(kubelet)} with a control plane of "
+                    f"{minor_of(control_plane)}: {problem}. Workers roll after the control planes (README, "
+                    '"Upgrading a stack").',
+                    node.urn,
+                )
+
+
 POLICIES: Final = [
     resource_policy(
         "kubelet-cloud-provider-external",
@@ -96,5 +126,12 @@ POLICIES: Final = [
         validate_node_ip,
         severity=Severity.CRITICAL,
         remediation="Use the release row's node-ip mode (components/versions.py NodeIpMode).",
+    ),
+    stack_policy(
+        "kubelet-within-version-skew",
+        "Workers' kubelets are never newer than the control plane, and at most 3 minors older (2 before 1.28).",
+        validate_kubelet_within_skew,
+        severity=Severity.CRITICAL,
+        remediation="Take every node's version from the stack's release row; upgrade one minor at a time.",
     ),
 ]

@@ -49,7 +49,9 @@ def set_image(tag: str, repository: str = "registry.k8s.io/provider-aws/cloud-co
     return lambda spec: container(spec).update(image=f"{repository}:{tag}")
 
 
-def edit_user_data(resources: list[Captured], old: str, new: str) -> list[Captured]:
+def edit_user_data(
+    resources: list[Captured], old: str, new: str, types: tuple[str, ...] = (INSTANCE, LAUNCH_TEMPLATE)
+) -> list[Captured]:
     """Edit every node's cloud-config (the control planes' instances, the workers' launch template) and
     send it as the program does: gzip-compressed, base64."""
 
@@ -59,7 +61,7 @@ def edit_user_data(resources: list[Captured], old: str, new: str) -> list[Captur
         assert old in text
         props[key] = encode_user_data(text.replace(old, new), node="edited")
 
-    return edit_resources(resources, lambda r: r.type in (INSTANCE, LAUNCH_TEMPLATE), edit)
+    return edit_resources(resources, lambda r: r.type in types, edit)
 
 
 def set_cloud_config(text: str) -> Edit:
@@ -72,7 +74,8 @@ def set_cloud_config(text: str) -> Edit:
     [
         "kubelet-cloud-provider-external",
         "kubelet-node-ip-supported",
-        "ccm-image-matches-cluster-minor",
+        "ccm-within-version-skew",
+        "kubelet-within-version-skew",
         "ccm-image-published",
         "cloud-config-format",
         "cloud-config-keys-match-ccm-release",
@@ -163,17 +166,43 @@ def test_kubelet_node_ip_form(
 
 
 @pytest.mark.parametrize(
-    ("stack", "tag", "minors"),
+    ("stack", "tag", "problem"),
     [
-        ("dev", "v1.21.3", "CCM 1.21) but the cluster runs Kubernetes 1.22"),
-        ("k8s-1-35", "v1.34.3", "CCM 1.34) but the cluster runs Kubernetes 1.35"),
+        ("dev", "v1.23.17", "(CCM 1.23) with Kubernetes 1.22: newer than the API server"),
+        ("k8s-1-35", "v1.33.3", "(CCM 1.33) with Kubernetes 1.35: more than one minor older"),
+        ("k8s-1-35", "v1.34.3", None),  # one minor older: the CCM follows the API server in an upgrade
+        ("k8s-1-21", "v1.21.3", None),
     ],
 )
-def test_ccm_image_follows_the_cluster_minor(
-    rendered: dict[str, list[Captured]], stack: str, tag: str, minors: str
+def test_ccm_within_version_skew(
+    rendered: dict[str, list[Captured]], stack: str, tag: str, problem: str | None
 ) -> None:
-    (found,) = messages("ccm-image-matches-cluster-minor", edit_ccm(rendered[stack], set_image(tag)))
-    assert minors in found and "use the release-matrix row's image" in found
+    found = messages("ccm-within-version-skew", edit_ccm(rendered[stack], set_image(tag)))
+    if problem is None:
+        assert found == []
+    else:
+        (message,) = found
+        assert problem in message and "the CCM follows the API server" in message, message
+
+
+@pytest.mark.parametrize(
+    ("stack", "old", "new", "problem"),
+    [
+        ("dev", "v1.22.17", "v1.23.17", "installs kubelet 1.23 with a control plane of 1.22: newer than"),
+        ("k8s-1-35", "v1.35.3", "v1.31.14", "kubelet 1.31 with a control plane of 1.35: more than 3 minors older"),
+        ("k8s-1-22", "v1.22.17", "v1.21.14", None),
+    ],
+)
+def test_workers_kubelet_within_version_skew(
+    rendered: dict[str, list[Captured]], stack: str, old: str, new: str, problem: str | None
+) -> None:
+    workers_only = edit_user_data(rendered[stack], old, new, types=(LAUNCH_TEMPLATE,))
+    found = messages("kubelet-within-version-skew", workers_only)
+    if problem is None:
+        assert found == []
+    else:
+        (message,) = found
+        assert problem in message, message
 
 
 @pytest.mark.parametrize(

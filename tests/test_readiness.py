@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import ipaddress
+import json
 import ssl
 import threading
 import time
@@ -19,7 +20,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from components.readiness import ApiServerNotReadyError, probe_readyz, wait_until_ready
+from components.readiness import (
+    VERSION_ANSWERS_IN_A_ROW,
+    ApiServerNotReadyError,
+    probe_readyz,
+    probe_version,
+    wait_until_ready,
+    wait_until_version,
+)
 
 
 @dataclass
@@ -69,10 +77,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     ready = True
     probes: ClassVar[list[str]] = []
     """The path of every request the server answered, in order."""
+    versions: ClassVar[list[str]] = []
+    """What /version answers, one gitVersion per request in turn (an API server behind a load balancer)."""
 
     def do_GET(self) -> None:
         self.probes.append(self.path)
-        status, body = (200, b"ok") if self.ready and self.path == "/readyz" else (500, b"[-]etcd failed")
+        if self.path == "/version":
+            git_version = self.versions[(len([p for p in self.probes if p == "/version"]) - 1) % len(self.versions)]
+            status, body = 200, json.dumps({"major": "1", "gitVersion": git_version}).encode()
+        else:
+            status, body = (200, b"ok") if self.ready and self.path == "/readyz" else (500, b"[-]etcd failed")
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -87,7 +101,7 @@ def api_server(tmp_path: Path) -> Iterator[tuple[str, Pki, type[_Handler]]]:
     pki = _pki("test-ca")
     (tmp_path / "tls.crt").write_bytes(pki.cert_pem)
     (tmp_path / "tls.key").write_bytes(pki.key_pem)
-    handler = type("Handler", (_Handler,), {"ready": True, "probes": []})
+    handler = type("Handler", (_Handler,), {"ready": True, "probes": [], "versions": ["v1.23.17"]})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
@@ -136,3 +150,28 @@ def test_a_server_with_another_ca_is_not_trusted(api_server: tuple[str, Pki, typ
 def test_nothing_listening_is_reported() -> None:
     problem = probe_readyz("https://127.0.0.1:9", _pki("ca").ca_pem, timeout=1)
     assert problem is not None and "refused" in problem.lower()
+
+
+def test_the_version_gate_passes_once_every_answer_reports_the_version(
+    api_server: tuple[str, Pki, type[_Handler]],
+) -> None:
+    endpoint, pki, handler = api_server
+    assert probe_version(endpoint, pki.ca_pem, "v1.23.17") is None
+    handler.probes.clear()
+    assert wait_until_version(endpoint, pki.ca_pem, "v1.23.17", timeout_seconds=5, interval=0.01) == (
+        VERSION_ANSWERS_IN_A_ROW
+    )
+    assert handler.probes == ["/version"] * VERSION_ANSWERS_IN_A_ROW
+
+
+def test_the_version_gate_waits_while_one_api_server_still_runs_the_old_version(
+    api_server: tuple[str, Pki, type[_Handler]],
+) -> None:
+    endpoint, pki, handler = api_server
+    # Three control planes behind the load balancer; the third is not upgraded yet.
+    handler.versions = ["v1.23.17", "v1.23.17", "v1.22.17"]
+    assert probe_version(endpoint, pki.ca_pem, "v1.23.17") is None
+    with pytest.raises(ApiServerNotReadyError) as caught:
+        wait_until_version(endpoint, pki.ca_pem, "v1.23.17", timeout_seconds=0.5, interval=0.05)
+    message = str(caught.value)
+    assert "did not report v1.23.17" in message and "reports v1.22.17, not v1.23.17" in message, message

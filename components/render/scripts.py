@@ -203,7 +203,30 @@ while read -r id; do
 done <<<"${stale}"
 """
 
-_LIBRARY = r"""
+# Shared with the upgrade script (components/render/upgrade.py); needs log, fail, WORK_DIR and BIN_DIR.
+VERIFIED_INSTALL = r"""
+download() { curl -fsSL --retry 10 --retry-delay 3 --retry-connrefused "$@"; }
+
+# Downloads URL to FILE and fails unless it matches the digest published at URL.sha256.
+fetch_verified() {
+  local url="$1" file="$2" expected actual
+  download -o "${file}" "${url}"
+  expected="$(download "${url}.sha256" | awk '{print $1}')"
+  actual="$(sha256sum "${file}" | awk '{print $1}')"
+  [[ "${expected}" =~ ^[0-9a-f]{64}$ ]] || fail "no sha256 digest at ${url}.sha256"
+  [[ "${actual}" == "${expected}" ]] || fail "sha256 mismatch for ${url}: expected ${expected}, got ${actual}"
+  log "verified ${url} (sha256 ${actual})"
+}
+
+install_binary() {
+  fetch_verified "$1" "${WORK_DIR}/$2"
+  install -m 0755 "${WORK_DIR}/$2" "${BIN_DIR}/$2"
+}
+
+"""
+
+_LIBRARY = (
+    r"""
 log() { printf 'k8s-bootstrap: %s\n' "$*"; }
 fail() { log "ERROR: $*" >&2; exit 1; }
 
@@ -215,8 +238,9 @@ WORK_DIR="$(mktemp -d)"
 trap 'rm -rf "${WORK_DIR}"' EXIT
 install -d -m 0700 "${STATE_DIR}"
 
-download() { curl -fsSL --retry 10 --retry-delay 3 --retry-connrefused "$@"; }
-
+"""
+    + VERIFIED_INSTALL
+    + r"""
 imds_get() {
   curl -fsS --retry 5 --retry-connrefused -H "X-aws-ec2-metadata-token: ${IMDS_TOKEN}" "${IMDS}/meta-data/$1"
 }
@@ -253,22 +277,6 @@ configure_containerd() {
   systemctl restart containerd
 }
 
-# Downloads URL to FILE and fails unless it matches the digest published at URL.sha256.
-fetch_verified() {
-  local url="$1" file="$2" expected actual
-  download -o "${file}" "${url}"
-  expected="$(download "${url}.sha256" | awk '{print $1}')"
-  actual="$(sha256sum "${file}" | awk '{print $1}')"
-  [[ "${expected}" =~ ^[0-9a-f]{64}$ ]] || fail "no sha256 digest at ${url}.sha256"
-  [[ "${actual}" == "${expected}" ]] || fail "sha256 mismatch for ${url}: expected ${expected}, got ${actual}"
-  log "verified ${url} (sha256 ${actual})"
-}
-
-install_binary() {
-  fetch_verified "$1" "${WORK_DIR}/$2"
-  install -m 0755 "${WORK_DIR}/$2" "${BIN_DIR}/$2"
-}
-
 install_crictl() {
   fetch_verified "$1" "${WORK_DIR}/crictl.tar.gz"
   tar -xzf "${WORK_DIR}/crictl.tar.gz" -C "${BIN_DIR}" crictl
@@ -299,6 +307,7 @@ forget_token() {
   rm -f "${KUBEADM_CONFIG}" "${TOKEN_FILE}"
 }
 """
+)
 
 _CGROUP_V2_CHECK = r"""
 if [[ ! -f /sys/fs/cgroup/cgroup.controllers ]]; then
