@@ -45,10 +45,12 @@ chmod 0600 "${UPGRADE_LOG_FILE}"
 exec > >(tee -a "${UPGRADE_LOG_FILE}") 2>&1
 WORK_DIR="$(mktemp -d)"
 NODE_NAME=""
+drained=false
 cleanup() {
   rm -rf "${WORK_DIR}"
-  # A failed step leaves the node schedulable on whatever version it runs: both are within the skew.
-  if [[ -n "${NODE_NAME}" ]]; then kubectl uncordon "${NODE_NAME}" >/dev/null 2>&1 || true; fi
+  # A step that fails after the drain leaves the node schedulable on whatever version it runs (both
+  # are within the skew); a node this script did not drain is left as it was.
+  if [[ "${drained}" == true ]]; then kubectl uncordon "${NODE_NAME}" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 trap 'log "failed at line ${LINENO}"' ERR
@@ -98,6 +100,7 @@ if [[ "${MODE}" == apply ]]; then
 else
   kubeadm upgrade node
 fi
+drained=true
 kubectl drain "${NODE_NAME}" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT_SECONDS}s"
 install_binary "${KUBELET_URL}" kubelet
 install_binary "${KUBECTL_URL}" kubectl
@@ -106,6 +109,7 @@ systemctl restart kubelet
 wait_until "${API_WAIT_SECONDS}" "the kubelet of ${NODE_NAME} to report ${TARGET}" kubelet_at_target
 wait_until "${API_WAIT_SECONDS}" "${NODE_NAME} to be Ready" node_ready
 kubectl uncordon "${NODE_NAME}"
+drained=false
 if [[ "${MODE}" == apply ]]; then
   wait_until "${API_WAIT_SECONDS}" "the API server to report ${TARGET}" api_server_at_target
 fi
