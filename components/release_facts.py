@@ -56,7 +56,7 @@ class NodeIpMode(enum.Enum):
 
 
 class KubeadmApi(enum.Enum):
-    V1BETA2 = "kubeadm.k8s.io/v1beta2"  # removed in kubeadm 1.26
+    V1BETA2 = "kubeadm.k8s.io/v1beta2"  # deprecated in kubeadm 1.26, refused from 1.27
     V1BETA3 = "kubeadm.k8s.io/v1beta3"  # 1.22+
     V1BETA4 = "kubeadm.k8s.io/v1beta4"  # 1.31+: extraArgs become lists of name/value
 

@@ -2,10 +2,11 @@
 
     python -m tools.validate [--stack NAME ...] [--no-render] [--tool NAME ...]
 
-checkov, shellcheck, cloud-init, yamllint and openssl over each stack's render, moto as the AWS
+checkov, shellcheck, cloud-init, kubeadm, yamllint and openssl over each stack's render, moto as the AWS
 API for its plan, parliament over its IAM policy documents, the IAM simulation tier
 (tools/iam_check: @cloud-copilot/iam-simulate judging what each node role may do), yamllint and
-actionlint over the repository's own YAML. Prints a table
+actionlint over the repository's own YAML, kubeadm over every release row's configurations
+(tools/validate/kubeadm.py). Prints a table
 (tool x stack -> findings / things checked), writes it with every finding to
 build/validate/summary.md, and exits 1 on any finding or any tool that could not run.
 """
@@ -24,7 +25,7 @@ from functools import partial
 from pathlib import Path
 
 from tools.offline.stackfiles import REPO_ROOT, list_stacks
-from tools.validate import actionlint, aws, checkov, cloudinit, iam, openssl, parliament, shellcheck, yamllint
+from tools.validate import actionlint, aws, checkov, cloudinit, iam, kubeadm, openssl, parliament, shellcheck, yamllint
 from tools.validate.common import RENDER_DIR, REPOSITORY, VALIDATE_DIR, ToolMissing, ToolResult
 from tools.validate.report import summary_markdown, table
 
@@ -35,6 +36,7 @@ STACK_TOOLS: dict[str, StackCheck] = {
     "checkov": checkov.check,
     "shellcheck": shellcheck.check,
     "cloud-init": cloudinit.check,
+    "kubeadm": kubeadm.check,
     "yamllint": yamllint.check,
     "openssl": openssl.check,
     "moto": aws.check,
@@ -44,11 +46,13 @@ STACK_TOOLS: dict[str, StackCheck] = {
 REPOSITORY_TOOLS: dict[str, RepositoryCheck] = {
     "yamllint": yamllint.check_repository,
     "actionlint": actionlint.check_repository,
+    "kubeadm": kubeadm.check_repository,
 }
 VERSIONS: dict[str, Callable[[], str]] = {
     "checkov": checkov.version,
     "shellcheck": shellcheck.version,
     "cloud-init": cloudinit.version,
+    "kubeadm": kubeadm.version,
     "yamllint": yamllint.version,
     "actionlint": actionlint.version,
     "openssl": openssl.version,
@@ -60,6 +64,7 @@ TOOL_ORDER = [
     "checkov",
     "shellcheck",
     "cloud-init",
+    "kubeadm",
     "yamllint",
     "actionlint",
     "openssl",

@@ -11,7 +11,8 @@ from tools.validate.parliament import skips as parliament_skips
 NOT_APPLICABLE = "-"
 LEGEND = (
     "cell: findings / things checked (checkov: checks run; shellcheck: scripts; cloud-init, yamllint, "
-    "actionlint: files; openssl: certificates; moto: API calls; parliament: policy documents; iam-sim: wrong "
+    "actionlint: files; kubeadm: kubeadm configuration files (repository: every release row's); "
+    "openssl: certificates; moto: API calls; parliament: policy documents; iam-sim: wrong "
     "decisions / cases); `-`: not run there"
 )
 
