@@ -19,8 +19,9 @@ $(STAMP):
 
 venv: $(STAMP)
 
+# DEPLOYED=1.21.14: render the change from the version a stack runs now (an upgrade, or the refusal).
 render: $(STAMP)
-	$(PY) -m tools.render --stack $(STACK) --policies
+	$(PY) -m tools.render --stack $(STACK) --policies $(if $(DEPLOYED),--deployed-version $(DEPLOYED))
 
 render-all: $(STAMP)
 	$(PY) -m tools.render --all --policies

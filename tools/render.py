@@ -250,13 +250,16 @@ def render_stack(
     out: Path = DEFAULT_OUT,
     preview: bool = False,
     program: Callable[[], None] | None = None,
+    *,
     policies: bool = False,
+    deployed_version: str | None = None,
 ) -> tuple[Graph, list[Path]]:
     """Run the program (default: the project's) for `stack` and write every file; errors propagate.
 
     `policies`: also evaluate the policy pack (policy-report.json/.md) and raise PolicyGateError
-    after writing everything when a mandatory policy is violated."""
-    graph = run_program(stack, preview=preview, program=program)
+    after writing everything when a mandatory policy is violated. `deployed_version`: what the
+    stack recorded after its last `up` (an upgrade's plan, or the rules' refusal)."""
+    graph = run_program(stack, preview=preview, program=program, deployed_version=deployed_version)
     directory = prepare_stack_dir(out, stack)
     written = write_all(graph, directory, [*WRITERS, write_policy_report] if policies else WRITERS)
     print(summary(graph, directory, written))
@@ -277,13 +280,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run the policy pack too; fail on a mandatory violation (make render does)",
     )
+    parser.add_argument(
+        "--deployed-version",
+        metavar="VERSION",
+        help="the Kubernetes version the stack runs now (e.g. 1.21.14): render the change to the stack's "
+        "version as `pulumi preview` would plan it (make render STACK=dev DEPLOYED=1.21.14)",
+    )
     args = parser.parse_args(argv)
 
     stacks = list_stacks() if args.all else [args.stack]
     failed = []
     for stack in stacks:
         try:
-            render_stack(stack, args.out, args.preview, policies=args.policies)
+            render_stack(stack, args.out, args.preview, policies=args.policies, deployed_version=args.deployed_version)
         except (ConfigError, StackFileError, PolicyGateError) as error:
             print(f"stack {stack}: {error}", file=sys.stderr)
             failed.append(stack)
