@@ -1,6 +1,7 @@
 """The AWS replay (tools/aws_replay.py): the plan and its order without an API, then the real
 boto3 calls against a moto server on loopback (skipped where moto is not installed; `make
-validate` installs it and replays every stack)."""
+validate` installs it and replays every stack). The API load balancer of the production topology:
+tests/test_aws_replay_lb.py."""
 
 from __future__ import annotations
 
@@ -8,9 +9,21 @@ import ipaddress
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from aws_replay_support import (
+    ATTACHMENT,
+    GROUP,
+    INSTANCE,
+    LAUNCH_TEMPLATE,
+    LISTENER,
+    LOAD_BALANCER,
+    SUBNET,
+    TARGET_GROUP,
+    assert_workers,
+    documents,
+    moto_endpoint,
+)
 from conftest import RenderGraph
 
 from components.network_plan import ipv6_subnet
@@ -18,13 +31,7 @@ from components.render.user_data_encoding import decode_user_data
 from tools.aws_replay import planned_resources, region_of, replay_order
 from tools.aws_replay_calls import HANDLERS, SKIPPED_TYPES, ipv6_index, same_host
 from tools.offline.capture import Graph
-from tools.output import jsonable
-from tools.render import resource_document, write_resources
-
-SUBNET = "aws:ec2/subnet:Subnet"
-INSTANCE = "aws:ec2/instance:Instance"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-GROUP = "aws:autoscaling/group:Group"
+from tools.render import write_resources
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +40,7 @@ def private_subnets_graph(render_graph: RenderGraph) -> Graph:
     return render_graph("dev", overrides={"privateSubnets": True, "natGateway": True})
 
 
-# What the production topology adds and the replay does not make yet (phase 2), by type.
-NOT_YET_REPLAYED = {
-    "aws:lb/loadBalancer:LoadBalancer",
-    "aws:lb/targetGroup:TargetGroup",
-    "aws:lb/listener:Listener",
-    "aws:lb/targetGroupAttachment:TargetGroupAttachment",
-}
-
-
-def test_every_aws_type_the_program_creates_has_a_replay_or_a_stated_skip(
+def test_every_aws_type_the_program_creates_has_a_replay(
     private_subnets_graph: Graph, render_graph: RenderGraph
 ) -> None:
     types = {
@@ -51,13 +49,14 @@ def test_every_aws_type_the_program_creates_has_a_replay_or_a_stated_skip(
         for record in graph.resources
         if record.custom and record.type.startswith("aws:")
     }
-    assert types <= set(HANDLERS) | set(SKIPPED_TYPES), f"no replay for {sorted(types - set(HANDLERS))}"
-    assert set(SKIPPED_TYPES) == NOT_YET_REPLAYED and not set(SKIPPED_TYPES) & set(HANDLERS)
-    assert all("phase 2" in reason for reason in SKIPPED_TYPES.values())
+    assert {LOAD_BALANCER, TARGET_GROUP, LISTENER, ATTACHMENT} <= types, "prod has the API load balancer"
+    assert types <= set(HANDLERS), f"no replay for {sorted(types - set(HANDLERS))}"
+    assert not SKIPPED_TYPES, f"every type the program creates is replayed, none skipped: {SKIPPED_TYPES}"
 
 
-def test_order_creates_everything_after_what_it_depends_on(render_graph: RenderGraph) -> None:
-    resources = planned_resources(render_graph("k8s-1-35"))
+@pytest.mark.parametrize("stack", ["k8s-1-35", "prod"])
+def test_order_creates_everything_after_what_it_depends_on(render_graph: RenderGraph, stack: str) -> None:
+    resources = planned_resources(render_graph(stack))
     order = replay_order(resources)
     position = {resource.urn: index for index, resource in enumerate(order)}
     assert order[0].type == "aws:ec2/vpc:Vpc"
@@ -66,11 +65,20 @@ def test_order_creates_everything_after_what_it_depends_on(render_graph: RenderG
             assert position[edge] < position[resource.urn], f"{resource.name} before its dependency {edge}"
 
 
-def test_order_leaves_instances_out_on_request(render_graph: RenderGraph) -> None:
-    order = replay_order(planned_resources(render_graph("dev")), include_instances=False)
-    assert {r.type for r in order}.isdisjoint({INSTANCE, GROUP, "aws:ec2/eipAssociation:EipAssociation"})
-    assert LAUNCH_TEMPLATE in {r.type for r in order}
-    assert "aws:iam/instanceProfile:InstanceProfile" in {r.type for r in order}
+@pytest.mark.parametrize(
+    ("stack", "kept"),
+    [
+        ("dev", {LAUNCH_TEMPLATE, "aws:iam/instanceProfile:InstanceProfile"}),
+        # A target registration names an instance: it goes with them; the rest of the load balancer stays.
+        ("prod", {LAUNCH_TEMPLATE, LOAD_BALANCER, TARGET_GROUP, LISTENER}),
+    ],
+)
+def test_order_leaves_instances_out_on_request(render_graph: RenderGraph, stack: str, kept: set[str]) -> None:
+    all_types = {r.type for r in replay_order(planned_resources(render_graph(stack)))}
+    types = {r.type for r in replay_order(planned_resources(render_graph(stack)), include_instances=False)}
+    left_out = {INSTANCE, GROUP, "aws:ec2/eipAssociation:EipAssociation", ATTACHMENT}
+    assert types.isdisjoint(left_out) and all_types & left_out, all_types & left_out
+    assert kept <= types
 
 
 def test_resources_json_and_the_graph_give_the_same_plan(render_graph: RenderGraph, tmp_path: Path) -> None:
@@ -96,10 +104,7 @@ def test_subnet_index_and_fixed_host_survive_a_different_56() -> None:
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    pytest.importorskip("moto", reason="moto comes with requirements-dev.txt")
-    from tools.validate.motoserver import moto_server  # noqa: PLC0415 - after the skip
-
-    with moto_server() as url:
+    with moto_endpoint() as url:
         yield url
 
 
@@ -136,7 +141,7 @@ def test_replays_a_stack_with_the_real_ipv6_block(render_graph: RenderGraph, end
         (f"{control_plane.ipv6[0]}/128", "explicit")
     ]
     assert result.id("k8s-1-35-control-plane", "iam/role:Role") == "k8s-1-35-control-plane"
-    _assert_workers(result, graph, clients(endpoint, result.region), "k8s-1-35")
+    assert_workers(result, graph, clients(endpoint, result.region), "k8s-1-35")
     # EC2 holds the gzip-compressed cloud-config the program planned, and it decompresses to it.
     ec2 = clients(endpoint, result.region)["ec2"]
     template = graph.one(LAUNCH_TEMPLATE, "k8s-1-35-workers").inputs["userData"]
@@ -149,40 +154,21 @@ def test_replays_a_stack_with_the_real_ipv6_block(render_graph: RenderGraph, end
         assert decode_user_data(held).startswith("#cloud-config\n"), name
 
 
-def test_replays_the_production_topology_and_lists_what_it_skips(render_graph: RenderGraph, endpoint: str) -> None:
-    from tools.aws_replay import clients, replay  # noqa: PLC0415
+def test_a_skipped_type_is_listed_with_its_reason_and_not_made(
+    render_graph: RenderGraph, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tools.aws_replay  # noqa: PLC0415
 
-    graph = render_graph("prod")
-    result = replay(graph, endpoint, include_instances=True)
-    assert result.ok, result.report()
-    skipped = sorted((r.type, r.name) for r in planned_resources(graph) if r.urn in result.skipped)
-    assert skipped == sorted(
-        [
-            ("aws:lb/listener:Listener", "prod-api"),
-            ("aws:lb/loadBalancer:LoadBalancer", "prod-api"),
-            ("aws:lb/targetGroup:TargetGroup", "prod-api"),
-            *(
-                ("aws:lb/targetGroupAttachment:TargetGroupAttachment", f"{node}-api")
-                for node in ("prod-control-plane-node", "prod-control-plane-node-1", "prod-control-plane-node-2")
-            ),
-        ]
-    )
-    notes = result.skip_notes
-    assert len(notes) == len(NOT_YET_REPLAYED) and all("phase 2" in note for note in notes)
-    (attachments,) = [note for note in notes if "targetGroupAttachment" in note]
-    assert attachments.startswith("not replayed (3: ") and attachments.count("prod-control-plane-node") == 3
-    # Three control planes at the fixed host of their zone's public subnet; the load balancer's group
-    # and its rules are replayed (they are EC2 security groups).
-    control_planes = [info for name, info in result.instances.items() if "-control-plane-" in name]
-    addresses = sorted(info.private_ipv4 for info in control_planes)
-    assert addresses == ["10.0.0.10", "10.0.16.10", "10.0.32.10"]
-    assert len({info.availability_zone for info in control_planes}) == 3
-    _assert_workers(result, graph, clients(endpoint, result.region), "prod")
-    group = result.id("prod-api-lb", "ec2/securityGroup:SecurityGroup")
-    rules = clients(endpoint, result.region)["ec2"].describe_security_group_rules(
-        Filters=[{"Name": "group-id", "Values": [group]}]
-    )["SecurityGroupRules"]
-    assert sorted((r["IsEgress"], r["FromPort"]) for r in rules) == [(False, 6443)] * 4 + [(True, 6443)]
+    network = [doc for doc in documents(render_graph("k8s-1-21")) if doc["type"] in ("aws:ec2/vpc:Vpc", SUBNET)]
+    monkeypatch.setattr(tools.aws_replay, "SKIPPED_TYPES", {SUBNET: "the reason it is not made yet"})
+    result = tools.aws_replay.replay(network, endpoint, include_instances=False, region="us-east-1")
+    subnets = sorted(doc["name"] for doc in network if doc["type"] == SUBNET)
+    assert result.ok and len(subnets) == 2, result.report()
+    assert sorted(result.names[urn] for urn in result.skipped) == subnets
+    assert set(result.skipped.values()) == {f"{SUBNET}: the reason it is not made yet"}
+    assert result.skip_notes == [f"not replayed (2: {', '.join(subnets)}): {SUBNET}: the reason it is not made yet"]
+    assert all(f"skipped {name}: " in result.report() for name in subnets)
+    assert [call.operation for call in result.calls] == ["ec2.create_vpc"] + ["ec2.modify_vpc_attribute"] * 2
 
 
 def test_replays_private_subnets_with_egress_only_and_nat_gateways(private_subnets_graph: Graph, endpoint: str) -> None:
@@ -203,21 +189,21 @@ def test_a_failing_call_is_reported_and_its_dependents_are_not_attempted(
 ) -> None:
     from tools.aws_replay import replay  # noqa: PLC0415
 
-    documents = _documents(render_graph)
-    vpc = next(doc for doc in documents if doc["type"] == "aws:ec2/vpc:Vpc")
+    planned = documents(render_graph("k8s-1-21"))
+    vpc = next(doc for doc in planned if doc["type"] == "aws:ec2/vpc:Vpc")
     vpc["inputs"]["cidrBlock"] = "10.0.0.0/8"  # EC2 takes /16 to /28
     # The worker's node policy: unlike the CCM policy (which names the VPC) it does not wait for the VPC.
     policy = next(
         doc
-        for doc in documents
+        for doc in planned
         if doc["type"] == "aws:iam/rolePolicy:RolePolicy" and doc["name"].endswith("-worker-node")
     )
     policy["inputs"]["policy"] = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allw"}]})
-    result = replay(documents, endpoint, include_instances=False)
+    result = replay(planned, endpoint, include_instances=False)
     failed = {call.name: call for call in result.failures}
     assert failed[vpc["name"]].operation == "ec2.create_vpc"
     assert failed[policy["name"]].operation == "iam.put_role_policy"
-    subnets = [doc["name"] for doc in documents if doc["type"] == SUBNET]
+    subnets = [doc["name"] for doc in planned if doc["type"] == SUBNET]
     assert subnets and all("not attempted" in str(failed[name].error) for name in subnets)
     assert not any(call.name.endswith("-ssm-agent") for call in result.failures), "IAM does not wait for the VPC"
 
@@ -246,58 +232,13 @@ def test_replays_the_cluster_key_and_the_parameters_under_it(render_graph: Rende
     path = {"Key": "Path", "Option": "Recursive", "Values": ["/k8s-dualstack-aws/k8s-1-22"]}
     pages = api["ssm"].get_paginator("describe_parameters").paginate(ParameterFilters=[path])
     parameters = [parameter for page in pages for parameter in page["Parameters"]]
-    assert len(parameters) == 11
+    # Every planned parameter, each of its planned type; the six secrets (the PKI and the join token)
+    # under the cluster key.
+    planned = {
+        r.inputs["name"]: r.inputs["type"] for r in planned_resources(graph) if r.type == "aws:ssm/parameter:Parameter"
+    }
+    assert {p["Name"]: p["Type"] for p in parameters} == planned and len(planned) >= 11
     secure = {p["Name"]: p.get("KeyId") for p in parameters if p["Type"] == "SecureString"}
     assert len(secure) == 6 and set(secure.values()) == {key["Arn"]}
     assert all("KeyId" not in p for p in parameters if p["Type"] == "String")
     assert not [c for c in result.calls if c.operation == "iam.attach_role_policy"]
-
-
-def _assert_workers(result: Any, graph: Graph, api: dict[str, Any], stack: str) -> None:
-    """The workers' launch template as planned, the group over every worker subnet with the desired
-    count, and each of its instances in one of those subnets with an IPv6 address of its /64."""
-    template = graph.one(LAUNCH_TEMPLATE, f"{stack}-workers").inputs
-    group_plan = graph.one(GROUP, f"{stack}-workers").inputs
-    template_id = result.id(f"{stack}-workers", "launchTemplate:LaunchTemplate")
-    (version,) = api["ec2"].describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Latest"])[
-        "LaunchTemplateVersions"
-    ]
-    data = version["LaunchTemplateData"]
-    assert data["InstanceType"] == template["instanceType"] and data["UserData"] == template["userData"]
-    assert data["ImageId"].startswith("ami-")
-    assert data["IamInstanceProfile"] == {"Name": result.id(f"{stack}-worker", "instanceProfile:InstanceProfile")}
-    assert data["MetadataOptions"]["HttpTokens"] == "required"
-    assert int(data["MetadataOptions"]["HttpPutResponseHopLimit"]) == 1
-    (interface,) = data["NetworkInterfaces"]
-    assert int(interface["Ipv6AddressCount"]) == 1 and interface["PrimaryIpv6"] in (True, "true")
-    assert interface["Groups"] == [result.id(f"{stack}-worker", "ec2/securityGroup:SecurityGroup")]
-    # (moto also lists the template's own tags here)
-    assert {"instance", "volume"} <= {s["ResourceType"] for s in data["TagSpecifications"]}
-    (group,) = api["autoscaling"].describe_auto_scaling_groups(
-        AutoScalingGroupNames=[result.id(f"{stack}-workers", "autoscaling/group:Group")]
-    )["AutoScalingGroups"]
-    desired = int(group_plan["desiredCapacity"])
-    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (
-        int(group_plan["minSize"]),
-        int(group_plan["maxSize"]),
-        desired,
-    )
-    assert group["LaunchTemplate"]["LaunchTemplateId"] == template_id
-    worker_subnets = set(group["VPCZoneIdentifier"].split(","))
-    assert len(worker_subnets) == len(group_plan["vpcZoneIdentifiers"]) == 3
-    assert {t["Key"]: t["PropagateAtLaunch"] for t in group["Tags"]}[f"kubernetes.io/cluster/{stack}"] is True
-    workers = {name: info for name, info in result.instances.items() if name.startswith(f"{stack}-workers-")}
-    assert len(workers) == desired and sorted(i.instance_id for i in workers.values()) == sorted(
-        i["InstanceId"] for i in group["Instances"]
-    )
-    by_id = {sid: result.names[urn] for urn, sid in result.ids.items()}
-    for name, info in workers.items():
-        assert info.subnet_id in worker_subnets, name
-        real = ipaddress.IPv6Network(result.subnet_ipv6_cidrs[by_id[info.subnet_id]])
-        assert len(info.ipv6) == 1 and ipaddress.IPv6Address(info.ipv6[0]) in real, name
-        assert info.tags[f"kubernetes.io/cluster/{stack}"] == "owned" and info.tags["Name"] == f"{stack}-workers-node"
-
-
-def _documents(render_graph: RenderGraph) -> list[dict[str, Any]]:
-    """resources.json of a stack, as a fresh copy to change."""
-    return json.loads(json.dumps([jsonable(resource_document(r)) for r in render_graph("k8s-1-21").resources]))

@@ -6,6 +6,7 @@
         result.id("k8s-1-35-vpc")                  # the VPC's id in moto
         result.instances["k8s-1-35-workers-0"]     # InstanceInfo: id, IPv4, IPv6, subnet, zone, tags
                                                    # (an Auto Scaling group's: <group>-<i>, by instance ID)
+        result.id("prod-api", "lb/loadBalancer:LoadBalancer")   # the API load balancer's ARN
 
 The source is a captured `Graph` (up mode) or the render's `resources.json`. Each AWS resource
 becomes the API calls its Pulumi provider makes (`tools.aws_replay_calls`), in dependency
@@ -13,7 +14,8 @@ order; references between resources follow the recorded property dependencies, n
 engine's placeholder IDs. AWS-assigned values come from the API, as on a real `pulumi up`: the
 subnets' /64s are carved from the VPC's *actual* Amazon IPv6 /56 with `network_plan.ipv6_subnet`
 at the program's index, and fixed IPv6 addresses keep their host part inside the real /64.
-Names the provider would generate (roles, groups, profiles) are the logical names.
+Names the provider would generate (roles, groups, profiles, load balancer, target group) are the
+logical names.
 
 Every call is recorded (`ReplayResult.calls`); a failed call fails its resource, and whatever
 depends on it is reported as not attempted. The KMS key's policy names the roles as the program
@@ -55,11 +57,17 @@ __all__ = [
 ]
 
 INSTANCE_TYPES = frozenset(
-    {"aws:ec2/instance:Instance", "aws:ec2/eipAssociation:EipAssociation", "aws:autoscaling/group:Group"}
+    {
+        "aws:ec2/instance:Instance",
+        "aws:ec2/eipAssociation:EipAssociation",
+        "aws:autoscaling/group:Group",
+        "aws:lb/targetGroupAttachment:TargetGroupAttachment",
+    }
 )
-"""What launches or needs instances: left out with `include_instances=False`."""
+"""What launches or needs instances (a target registration names one): left out with
+`include_instances=False`."""
 TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-SERVICES = ("ec2", "iam", "kms", "ssm", "autoscaling")
+SERVICES = ("ec2", "iam", "kms", "ssm", "autoscaling", "elbv2")
 
 Source = Graph | Path | Sequence[Mapping[str, Any]]
 
@@ -74,7 +82,7 @@ class ReplayResult(ReplayState):
     """URNs of resources that are not AWS API objects (components, tls, random, kubernetes)."""
     skipped: dict[str, str] = field(default_factory=dict)
     """URN -> why this AWS resource was not replayed (`SKIPPED_TYPES`: types the replay does not
-    make yet). Never silent: `report()` lists them."""
+    make yet; none today). Never silent: `report()` lists them."""
 
     @property
     def failures(self) -> list[Call]:
