@@ -56,6 +56,7 @@ e2e: $(E2E_STAMP) $(IAM_SIM_STAMP)
 	$(PY) -m mypy e2e
 	$(PY) -m e2e.build
 	$(PY) -m e2e.run
+	$(PY) -m e2e.upgrade
 
 # End to end on AWS (README, "End to end on AWS"): a throwaway stack of the newest release, `pulumi up`
 # with the Automation API, the checks, then always `pulumi destroy`; build/integration/summary.json.

@@ -222,11 +222,16 @@ def test_every_kubernetes_object_waits_for_the_gate_and_the_control_plane(
 ) -> None:
     graph = render_graph(stack, preview=preview)
     (provider,) = graph.by_type(PROVIDER)
-    (gate,) = graph.by_type(GATE)
+    (gate,) = [r for r in graph.by_type(GATE) if r.name.endswith("-api-ready")]
     control_plane = graph.one("aws:ec2/instance:Instance", f"{config(stack, 'clusterName')}-control-plane-node")
     assert graph.depends_on(gate, control_plane)
     assert graph.depends_on(provider, gate)
     assert set(provider.property_dependencies["kubeconfig"]) & {gate.urn}, "the kubeconfig comes from the gate"
+    (version_gate,) = [r for r in graph.by_type(GATE) if r.name.endswith("-api-version")]
+    assert graph.depends_on(provider, version_gate) and graph.depends_on(version_gate, gate)
+    assert version_gate.urn not in provider.property_dependencies["kubeconfig"], (
+        "an ordering only: an upgrade replaces the version gate, never the provider"
+    )
     objects = kubernetes_objects(graph)
     assert len(objects) >= 11  # the CCM's 10 objects and the Cilium release, at least
     for record in objects:
@@ -236,7 +241,7 @@ def test_every_kubernetes_object_waits_for_the_gate_and_the_control_plane(
 @EVERY_STACK
 def test_gate_polls_the_public_endpoint_with_the_cluster_ca(render_graph: RenderGraph, stack: str) -> None:
     graph = render_graph(stack)
-    (gate,) = graph.by_type(GATE)
+    (gate,) = [r for r in graph.by_type(GATE) if r.name.endswith("-api-ready")]
     name = config(stack, "clusterName")
     assert gate.inputs["endpoint"] == graph.exports["controlPlaneEndpoint"]
     assert (

@@ -378,7 +378,8 @@ def role_attachment(resources: list[Captured], policy_arn: str) -> Captured:
 
 def test_secure_parameters_use_cluster_key(dev: list[Captured]) -> None:
     parameters = [r for r in dev if r.type == PARAMETER]
-    assert len(parameters) == 11 and messages("secure-parameters-use-cluster-key", parameters) == []
+    # 11 the nodes read, and the deployed-version record (a String).
+    assert len(parameters) == 12 and messages("secure-parameters-use-cluster-key", parameters) == []
     key = named(dev, PARAMETER, "dev-pki-ca-key")
     assert key.inputs["keyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
     cases = {

@@ -119,7 +119,7 @@ def test_render_writes_the_report_and_fails_on_a_mandatory_violation(
     render_graph: RenderGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     clean = render_graph("dev")
-    monkeypatch.setattr(render, "run_program", lambda stack, preview, program=None: clean)
+    monkeypatch.setattr(render, "run_program", lambda stack, preview, program=None, deployed_version=None: clean)
     assert render.main(["--stack", "dev", "--out", str(tmp_path), "--policies"]) == 0
     document = json.loads((tmp_path / "dev" / "policy-report.json").read_text())
     assert document["summary"] == {"mandatory": 0, "advisory": 0} and len(document["policies"]) == len(POLICIES)
@@ -127,13 +127,13 @@ def test_render_writes_the_report_and_fails_on_a_mandatory_violation(
         "allowedAdminCidrs": ["192.0.2.0/24", "2001:db8:100::/48"]
     }
     assert "**0 mandatory**" in (tmp_path / "dev" / "policy-report.md").read_text()
-    assert "policy pack k8s-dualstack-aws, stack dev (up): 27 policies" in capsys.readouterr().out
+    assert "policy pack k8s-dualstack-aws, stack dev (up): 28 policies" in capsys.readouterr().out
 
     broken = _graph_with(clean, broken_dev(captured_from_graph(clean)))
-    monkeypatch.setattr(render, "run_program", lambda stack, preview, program=None: broken)
+    monkeypatch.setattr(render, "run_program", lambda stack, preview, program=None, deployed_version=None: broken)
     assert render.main(["--stack", "dev", "--out", str(tmp_path), "--policies"]) == 1
     captured = capsys.readouterr()
-    assert f"stack dev: 4 mandatory policy violation(s), see {tmp_path / 'dev' / 'policy-report.md'}" in captured.err
+    assert f"stack dev: 3 mandatory policy violation(s), see {tmp_path / 'dev' / 'policy-report.md'}" in captured.err
     assert "MANDATORY imdsv2-required: 'dev-workers' allows IMDSv1" in captured.out
     assert "- **mandatory** `cloud-config-format`" in (tmp_path / "dev" / "policy-report.md").read_text()
     assert render.main(["--stack", "dev", "--out", str(tmp_path)]) == 0  # without --policies: no gate, no report
@@ -182,7 +182,7 @@ def test_the_pack_entry_point_builds_the_pack_from_its_own_directory() -> None:
     )
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.splitlines()
-    assert first.startswith(f"{PACK_NAME} 27 vpc-has-ipv6 ") and "secrets-readable-only-in-kube-system" in first
+    assert first.startswith(f"{PACK_NAME} 28 vpc-has-ipv6 ") and "secrets-readable-only-in-kube-system" in first
     assert second == "shadowing False"
 
 

@@ -294,7 +294,7 @@ def test_one_endpoint_everywhere(render_graph: RenderGraph, stack: str) -> None:
         discovery = kubeadm_documents(joining)["JoinConfiguration"]["discovery"]["bootstrapToken"]
         assert discovery["apiServerEndpoint"] == f"{node_host}:{API_PORT}", joining.name
     url = f"https://{public_host}:{API_PORT}"
-    (gate,) = graph.by_type(GATE)
+    (gate,) = [r for r in graph.by_type(GATE) if r.name.endswith("-api-ready")]
     assert gate.inputs["endpoint"] == graph.exports["controlPlaneEndpoint"] == url
     assert graph.exports["apiServerHost"] == public_host
     kubeconfig = yaml.safe_load(unwrap_secrets(graph.exports["kubeconfig"]))
@@ -312,7 +312,7 @@ def test_the_gate_waits_for_every_control_plane_and_the_way_to_it(
     render_graph: RenderGraph, stack: str, preview: bool
 ) -> None:
     graph = render_graph(stack, preview=preview)
-    (gate,) = graph.by_type(GATE)
+    (gate,) = [r for r in graph.by_type(GATE) if r.name.endswith("-api-ready")]
     routes = graph.by_type(LISTENER) + graph.by_type(ATTACHMENT) + graph.by_type(EIP_ASSOCIATION)
     assert routes
     for record in [*control_planes(graph), *routes]:

@@ -3,6 +3,7 @@ the upgrade in the captured graph), unchanged, and refused before any resource i
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -65,7 +66,7 @@ def test_an_upgrade_runs_control_planes_then_the_ccm_then_the_workers(stack: str
     assert len(steps) == len(instances) >= 1
     modes = [graph.get(urn).inputs["parameters"]["mode"] for urn in steps]
     assert modes == ["apply"] + ["node"] * (len(steps) - 1)
-    for before, after in zip(steps, steps[1:], strict=False):
+    for before, after in itertools.pairwise(steps):
         assert graph.depends_on(after, before), "one control plane at a time, in order"
     (document,) = graph.by_type(DOCUMENT)
     content = json.loads(document.inputs["content"])
