@@ -10,7 +10,7 @@ from typing import Final
 
 from pulumi_policy import Policy
 
-from policies import aws_iam, aws_network, aws_nodes, aws_secrets, k8s_ccm, k8s_rbac, kubelet
+from policies import aws_iam, aws_network, aws_nodes, aws_secrets, aws_topology, k8s_ccm, k8s_rbac, kubelet
 
 PACK_NAME: Final = "k8s-dualstack-aws"
 DESCRIPTION: Final = (
@@ -20,6 +20,7 @@ DESCRIPTION: Final = (
 POLICIES: Final[list[Policy]] = [
     *aws_network.POLICIES,
     *aws_nodes.POLICIES,
+    *aws_topology.POLICIES,
     *aws_iam.POLICIES,
     *aws_secrets.POLICIES,
     *kubelet.POLICIES,

@@ -55,13 +55,13 @@ def broken_dev(resources: list[Captured]) -> list[Captured]:
 
 def test_every_policy_has_description_severity_remediation_and_a_kebab_name() -> None:
     names = [policy.name for policy in POLICIES]
-    assert len(names) == len(set(names)) == 28
+    assert len(names) == len(set(names)) == 32
     for policy in POLICIES:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", policy.name), policy.name
         assert policy.description and policy.remediation_steps and policy.severity is not None
     levels = {policy.name: policy.enforcement_level for policy in POLICIES}
     assert [name for name, level in levels.items() if level != EnforcementLevel.MANDATORY] == ["nodes-use-ubuntu"]
-    assert sum(isinstance(policy, StackValidationPolicy) for policy in POLICIES) == 8
+    assert sum(isinstance(policy, StackValidationPolicy) for policy in POLICIES) == 9
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -127,7 +127,7 @@ def test_render_writes_the_report_and_fails_on_a_mandatory_violation(
         "allowedAdminCidrs": ["192.0.2.0/24", "2001:db8:100::/48"]
     }
     assert "**0 mandatory**" in (tmp_path / "dev" / "policy-report.md").read_text()
-    assert "policy pack k8s-dualstack-aws, stack dev (up): 28 policies" in capsys.readouterr().out
+    assert "policy pack k8s-dualstack-aws, stack dev (up): 32 policies" in capsys.readouterr().out
 
     broken = _graph_with(clean, broken_dev(captured_from_graph(clean)))
     monkeypatch.setattr(render, "run_program", lambda stack, preview, program=None, deployed_version=None: broken)
@@ -182,7 +182,7 @@ def test_the_pack_entry_point_builds_the_pack_from_its_own_directory() -> None:
     )
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.splitlines()
-    assert first.startswith(f"{PACK_NAME} 28 vpc-has-ipv6 ") and "secrets-readable-only-in-kube-system" in first
+    assert first.startswith(f"{PACK_NAME} 32 vpc-has-ipv6 ") and "secrets-readable-only-in-kube-system" in first
     assert second == "shadowing False"
 
 
