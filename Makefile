@@ -58,6 +58,14 @@ e2e: $(E2E_STAMP) $(IAM_SIM_STAMP)
 	$(PY) -m e2e.run
 	$(PY) -m e2e.upgrade
 
+# The real Pulumi engine (README, "The real Pulumi engine"): builds the Pulumi CLI, the Kubernetes provider,
+# kube-controller-manager, kube-scheduler and kwok from the Go module proxy (cached like the e2e binaries).
+.PHONY: engine
+engine: $(E2E_STAMP) $(IAM_SIM_STAMP)
+	$(PY) -m mypy engine
+	$(PY) -m e2e.build --minor 1.35
+	$(PY) -m engine.build
+
 # End to end on AWS (README, "End to end on AWS"): a throwaway stack of the newest release, `pulumi up`
 # with the Automation API, the checks, then always `pulumi destroy`; build/integration/summary.json.
 # Skipped, saying what is missing, without the pulumi CLI, kubectl or AWS credentials. Costs money.

@@ -170,7 +170,8 @@ def _build(
     missing = {name: package for name, package in packages.items() if not outputs[name].exists()}
     for name, package in missing.items():
         out_dir.mkdir(parents=True, exist_ok=True)
-        partial = out_dir / f".{name}.partial"
+        # Per process: two builds of the same binary at once must not rename each other's file.
+        partial = out_dir / f".{name}.{os.getpid()}.partial"
         started = time.monotonic()
         print(f"e2e build: {name} ({package}) in {module.relative_to(E2E_DIR.parent)} ...", file=sys.stderr, flush=True)
         subprocess.run(
