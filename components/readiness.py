@@ -110,14 +110,19 @@ def wait_until_version(
     )
 
 
+def _replaced_on(keys: tuple[str, ...], olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+    """A gate waits again (is replaced) when what it waits for changes; nothing else is a change."""
+    changed = [key for key in keys if olds.get(key) != news.get(key)]
+    return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=False)
+
+
 class _ReadyzProvider(pulumi.dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         attempts = wait_until_ready(props["endpoint"], props["caCertPem"], float(props["timeoutSeconds"]))
         return pulumi.dynamic.CreateResult(id_=props["endpoint"], outs={**props, "attempts": attempts})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
-        changed = [key for key in ("endpoint", "caCertPem") if olds.get(key) != news.get(key)]
-        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=False)
+        return _replaced_on(("endpoint", "caCertPem"), olds, news)
 
 
 class ApiServerReady(pulumi.dynamic.Resource):
@@ -148,8 +153,7 @@ class _VersionProvider(pulumi.dynamic.ResourceProvider):
         return pulumi.dynamic.CreateResult(id_=props["expectedVersion"], outs={**props, "attempts": attempts})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
-        changed = [key for key in ("endpoint", "caCertPem", "expectedVersion") if olds.get(key) != news.get(key)]
-        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=False)
+        return _replaced_on(("endpoint", "caCertPem", "expectedVersion"), olds, news)
 
 
 class ApiServerVersion(pulumi.dynamic.Resource):

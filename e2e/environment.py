@@ -98,6 +98,22 @@ class Environment:
     """Resources the replay into moto did not make and the run tolerated (`prepare`'s `tolerate`)."""
 
 
+def start_metadata_server(instance: Instance, region: str) -> MetadataServer:
+    """The instance metadata stand-in of `instance`, started (the CCM reads its own instance there)."""
+    return MetadataServer(
+        InstanceIdentity(
+            instance_id=instance.instance_id,
+            availability_zone=instance.availability_zone,
+            region=region,
+            private_dns_name=instance.node_name,
+            private_ipv4=instance.ipv4,
+            mac=instance.mac,
+            vpc_id=instance.vpc_id,
+            subnet_id=instance.subnet_id,
+        )
+    ).start()
+
+
 def seed_moto(
     graph: Graph, moto_url: str, region: str, tolerate: tuple[str, ...] = (), skipped: list[str] | None = None
 ) -> tuple[list[Instance], dict[str, str]]:
@@ -206,18 +222,7 @@ def prepare(
     instances, replayed_ids = seed_moto(graph, moto_url, region, tolerate, skipped)
     authorization = prepare_authorization(graph, moto_url, region, replayed_ids)
     control_plane = next(i for i in instances if i.program_name == f"{cluster_name}-control-plane-node")
-    imds = MetadataServer(
-        InstanceIdentity(
-            instance_id=control_plane.instance_id,
-            availability_zone=control_plane.availability_zone,
-            region=region,
-            private_dns_name=control_plane.node_name,
-            private_ipv4=control_plane.ipv4,
-            mac=control_plane.mac,
-            vpc_id=control_plane.vpc_id,
-            subnet_id=control_plane.subnet_id,
-        )
-    ).start()
+    imds = start_metadata_server(control_plane, region)
     kubeadm_command = kubeadm_api_server_command(
         binaries.kubeadm,
         config,

@@ -22,9 +22,9 @@ from e2e.cases import Case
 from e2e.ccm import ccm_command, ccm_environment, mount_files, service_overrides_text
 from e2e.cluster import api_server_args, kubeadm_static_pod_command
 from e2e.enforcer import Enforcer
-from e2e.environment import Environment, Instance
+from e2e.environment import Environment, Instance, start_metadata_server
 from e2e.etcd_cluster import LOOPBACK_HOSTS, EtcdCluster, Etcdctl, EtcdMember, write_etcd_pki
-from e2e.imds import InstanceIdentity, MetadataServer
+from e2e.imds import MetadataServer
 from e2e.kube import Kube, write_token_kubeconfig
 from e2e.procs import Process, free_port, wait_for
 
@@ -86,18 +86,7 @@ def _proxy(env: Environment, instance: Instance) -> AwsProxy:
 
 
 def _imds(env: Environment, instance: Instance) -> MetadataServer:
-    return MetadataServer(
-        InstanceIdentity(
-            instance_id=instance.instance_id,
-            availability_zone=instance.availability_zone,
-            region=env.region,
-            private_dns_name=instance.node_name,
-            private_ipv4=instance.ipv4,
-            mac=instance.mac,
-            vpc_id=instance.vpc_id,
-            subnet_id=instance.subnet_id,
-        )
-    ).start()
+    return start_metadata_server(instance, env.region)
 
 
 def prepare_nodes(env: Environment, work: Path, log_dir: Path) -> list[HaNode]:

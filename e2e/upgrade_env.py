@@ -41,8 +41,9 @@ from e2e.environment import (
     _boto_credentials,
     prepare_authorization,
     seed_moto,
+    start_metadata_server,
 )
-from e2e.imds import InstanceIdentity, MetadataServer
+from e2e.imds import MetadataServer
 from e2e.pki import write_control_plane_pki
 from e2e.procs import Process, free_port, wait_for
 from tools.iam_check.runner import SimulatorSession
@@ -163,18 +164,7 @@ def prepare_upgrade(
     facts, role = deployed_control_plane(new_graph, replayed_ids)
     new_authorization = dataclasses.replace(old_authorization, facts=facts, role=role, policies=role.policies)
     control_plane = _control_plane_instance(instances, cluster_name)
-    imds = MetadataServer(
-        InstanceIdentity(
-            instance_id=control_plane.instance_id,
-            availability_zone=control_plane.availability_zone,
-            region=region,
-            private_dns_name=control_plane.node_name,
-            private_ipv4=control_plane.ipv4,
-            mac=control_plane.mac,
-            vpc_id=control_plane.vpc_id,
-            subnet_id=control_plane.subnet_id,
-        )
-    ).start()
+    imds = start_metadata_server(control_plane, region)
     services.append(imds)
     values = {
         NODE_NAME: control_plane.node_name,
