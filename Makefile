@@ -65,6 +65,7 @@ engine: $(E2E_STAMP) $(IAM_SIM_STAMP)
 	$(PY) -m mypy engine
 	$(PY) -m e2e.build --minor 1.35
 	$(PY) -m engine.build
+	$(PY) -m engine.run
 
 # End to end on AWS (README, "End to end on AWS"): a throwaway stack of the newest release, `pulumi up`
 # with the Automation API, the checks, then always `pulumi destroy`; build/integration/summary.json.
