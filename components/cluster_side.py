@@ -72,6 +72,9 @@ class ClusterAccess(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
+            # A cloud-config change is then an in-place update (the DaemonSet's checksum rolls the CCM);
+            # otherwise the provider deletes the ConfigMap and creates it again (docs/reference/engine-tier.md).
+            enable_config_map_mutable=True,
             # Only an ordering: the version gate is replaced by an upgrade, the provider must not be.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready, self.version]),
         )

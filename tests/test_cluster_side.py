@@ -239,6 +239,14 @@ def test_every_kubernetes_object_waits_for_the_gate_and_the_control_plane(
 
 
 @EVERY_STACK
+def test_a_cloud_config_change_updates_the_config_map_in_place(render_graph: RenderGraph, stack: str) -> None:
+    """pulumi-kubernetes replaces a ConfigMap whose data changed (delete, then create: the CCM's config
+    is gone meanwhile) unless the provider makes ConfigMaps mutable; the engine tier saw the replace."""
+    (provider,) = render_graph(stack).by_type(PROVIDER)
+    assert provider.inputs.get("enableConfigMapMutable") in (True, "true")
+
+
+@EVERY_STACK
 def test_gate_polls_the_public_endpoint_with_the_cluster_ca(render_graph: RenderGraph, stack: str) -> None:
     graph = render_graph(stack)
     (gate,) = [r for r in graph.by_type(GATE) if r.name.endswith("-api-ready")]
