@@ -69,10 +69,12 @@ engine: $(E2E_STAMP) $(IAM_SIM_STAMP)
 
 # End to end on AWS (README, "End to end on AWS"): a throwaway stack of the newest release, `pulumi up`
 # with the Automation API, the checks, then always `pulumi destroy`; build/integration/summary.json.
+# UPGRADE=1: the in-place upgrade run instead (a stack at the minor below the newest, upgraded one minor;
+# about an hour, about $0.15; build/integration/upgrade-summary.json).
 # Skipped, saying what is missing, without the pulumi CLI, kubectl or AWS credentials. Costs money.
 .PHONY: integration
 integration: $(STAMP)
-	$(PY) -m pytest -m integration tests/integration -v -s
+	$(if $(UPGRADE),INTEGRATION_UPGRADE=$(UPGRADE)) $(PY) -m pytest -m integration $(if $(filter 1,$(UPGRADE)),tests/integration/test_aws_upgrade.py,tests/integration) -v -s
 
 # The IAM simulator (README, "Authorization evidence (IAM simulation)"): @cloud-copilot/iam-simulate,
 # pinned exactly in tools/iam_sim/package.json and package-lock.json, installed with `npm ci`

@@ -105,17 +105,36 @@ def test_the_integration_test_is_not_in_the_default_run_and_skips_cleanly_withou
     )
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "tests/integration"]
     default = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert "1 deselected" in default.stdout, default.stdout + default.stderr
+    assert "2 deselected" in default.stdout, default.stdout + default.stderr  # the first `up`, the upgrade
     asked = subprocess.run(
         [*command, "-m", "integration"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     output = asked.stdout + asked.stderr
     assert asked.returncode == 0, output
-    assert "1 skipped" in output
-    (reason,) = [line for line in output.splitlines() if line.startswith("SKIPPED")]
+    assert "2 skipped" in output
+    reasons = {line.split(":")[0].split()[-1]: line for line in output.splitlines() if line.startswith("SKIPPED")}
+    assert set(reasons) == {"tests/integration/test_aws_cluster.py", "tests/integration/test_aws_upgrade.py"}
+    reason = reasons["tests/integration/test_aws_cluster.py"]
     assert "AWS integration run needs the pulumi CLI (not on PATH" in reason
     assert "kubectl (not on PATH)" in reason
     assert "AWS credentials (none of: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY" in reason
+    assert (
+        "in-place upgrade run not asked for: make integration UPGRADE=1"
+        in reasons["tests/integration/test_aws_upgrade.py"]
+    )
+    env["INTEGRATION_UPGRADE"] = "1"
+    upgrade = subprocess.run(
+        [*command[:-1], "-m", "integration", "tests/integration/test_aws_upgrade.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    (reason,) = [line for line in upgrade.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert "in-place upgrade run on AWS needs the pulumi CLI (not on PATH" in reason, upgrade.stdout
+    assert "kubectl (not on PATH)" in reason and "AWS credentials (none of:" in reason
 
 
 # -- the throwaway stack ----------------------------------------------------------------------

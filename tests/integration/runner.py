@@ -46,6 +46,7 @@ from integration.harness import (
     write_summary,
     write_workspace,
 )
+from integration.sweep import sweep_load_balancers
 from tools.offline.stackfiles import REPO_ROOT, stack_config
 
 DEFAULT_OUT = REPO_ROOT / "build" / "integration"
@@ -213,31 +214,45 @@ def run(
                 cluster = connect(outputs)
                 run_checks(settings, outputs, cluster, summary, sleep)
     finally:
-        # The CCM's load balancer and its security group are not in the stack: gone before destroy,
-        # or the VPC cannot be deleted.
-        if cluster is not None:
-            with phase(summary, "delete the LoadBalancer Service", log):
-                cluster.delete_load_balancer_service()
-        with phase(summary, "sweep load balancers the CCM left", log):
-            for leftover in sweep():
-                print(f"[integration] deleted {leftover}", file=log, flush=True)
-        with phase(summary, "destroy", log) as destroyed:
-            driver.destroy()
-        if not destroyed[0]:
-            with phase(summary, "sweep again", log):
-                sweep()
-            with phase(summary, "destroy, second attempt", log) as destroyed:
-                driver.destroy()
-        summary.destroyed = destroyed[0]
-        if summary.destroyed:
-            with phase(summary, "remove the stack", log):
-                driver.remove()
-        else:
-            summary.retry = driver.retry_command()
-        summary.finished = now()
-        path = write_summary(settings.out / "summary.json", summary)
-        print(f"[integration] summary: {path}", file=log, flush=True)
+        clean_up(summary, driver, cluster, sweep, path=settings.out / "summary.json", log=log)
     return summary
+
+
+def clean_up(
+    summary: Summary,
+    driver: StackDriver,
+    cluster: Cluster | None,
+    sweep: Callable[[], list[str]],
+    *,
+    path: Path,
+    log: TextIO,
+) -> None:
+    """The end of every run, whatever happened: the load balancer Service deleted, AWS swept, destroy
+    (swept and tried once more if it fails), the stack removed, the summary written to `path`."""
+    # The CCM's load balancer and its security group are not in the stack: gone before destroy,
+    # or the VPC cannot be deleted.
+    if cluster is not None:
+        with phase(summary, "delete the LoadBalancer Service", log):
+            cluster.delete_load_balancer_service()
+    with phase(summary, "sweep load balancers the CCM left", log):
+        for leftover in sweep():
+            print(f"[integration] deleted {leftover}", file=log, flush=True)
+    with phase(summary, "destroy", log) as destroyed:
+        driver.destroy()
+    if not destroyed[0]:
+        with phase(summary, "sweep again", log):
+            sweep()
+        with phase(summary, "destroy, second attempt", log) as destroyed:
+            driver.destroy()
+    summary.destroyed = destroyed[0]
+    if summary.destroyed:
+        with phase(summary, "remove the stack", log):
+            driver.remove()
+    else:
+        summary.retry = driver.retry_command()
+    summary.finished = now()
+    written = write_summary(path, summary)
+    print(f"[integration] summary: {written}", file=log, flush=True)
 
 
 # -- the real thing -------------------------------------------------------------------------------
@@ -346,67 +361,25 @@ class AutomationStack:
         ).strip()
 
 
-def sweep_load_balancers(cluster: str, elb: Any, ec2: Any, interval: float = 10.0) -> list[str]:
-    """Classic load balancers the CCM made for this cluster (cluster tag) and their `k8s-elb-*`
-    security groups, with the node group rules that reference them: deleted (boto3 `elb` and `ec2`
-    clients). Normally nothing is left (the Service's deletion waits for the CCM); this is the
-    guarantee when the cluster could not be reached."""
-    key = f"kubernetes.io/cluster/{cluster}"
-    deleted = []
-    names = [
-        description["LoadBalancerName"]
-        for page in elb.get_paginator("describe_load_balancers").paginate()
-        for description in page["LoadBalancerDescriptions"]
-    ]
-    for start in range(0, len(names), 20):
-        for described in elb.describe_tags(LoadBalancerNames=names[start : start + 20])["TagDescriptions"]:
-            if any(tag["Key"] == key for tag in described.get("Tags", [])):
-                elb.delete_load_balancer(LoadBalancerName=described["LoadBalancerName"])
-                deleted.append(f"load balancer {described['LoadBalancerName']}")
-    groups = ec2.describe_security_groups(
-        Filters=[{"Name": f"tag:{key}", "Values": ["owned"]}, {"Name": "group-name", "Values": ["k8s-elb-*"]}]
-    )["SecurityGroups"]
-    for group in groups:
-        group_id = group["GroupId"]
-        referencing = ec2.describe_security_groups(Filters=[{"Name": "ip-permission.group-id", "Values": [group_id]}])
-        for other in referencing["SecurityGroups"]:
-            permissions = [
-                {**rule, "UserIdGroupPairs": [pair for pair in rule["UserIdGroupPairs"] if pair["GroupId"] == group_id]}
-                for rule in other["IpPermissions"]
-                if any(pair.get("GroupId") == group_id for pair in rule.get("UserIdGroupPairs", []))
-            ]
-            if permissions:
-                ec2.revoke_security_group_ingress(GroupId=other["GroupId"], IpPermissions=permissions)
-        _delete_group_when_free(ec2, group_id, interval=interval)
-        deleted.append(f"security group {group_id} ({group['GroupName']})")
-    return deleted
-
-
-def _delete_group_when_free(ec2: Any, group_id: str, attempts: int = 30, interval: float = 10.0) -> None:
-    """A load balancer's interfaces outlive it by a minute or two: DependencyViolation until they go."""
-    for attempt in range(attempts):
-        try:
-            ec2.delete_security_group(GroupId=group_id)
-            return
-        except Exception as error:
-            if "DependencyViolation" not in str(error) or attempt == attempts - 1:
-                raise
-            time.sleep(interval)
-
-
 def public_ipv4(url: str = CHECKIP_URL) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         return str(response.read().decode().strip())
 
 
-def prepare(environ: Mapping[str, str], out: Path = DEFAULT_OUT, token: str | None = None) -> RunSettings:
-    """The throwaway stack's files in `out/<stack>/` and what the checks expect of it."""
+def prepare(
+    environ: Mapping[str, str], out: Path = DEFAULT_OUT, token: str | None = None, kubernetes_version: str = ""
+) -> RunSettings:
+    """The throwaway stack's files in `out/<stack>/` and what the checks expect of it; the newest
+    release's stack file, at `kubernetes_version` when given (the upgrade run starts one minor below)."""
     names = throwaway_names(token)
     extra = [cidr for cidr in environ.get("INTEGRATION_ADMIN_CIDRS", "").split(",") if cidr.strip()]
     cidrs = admin_cidrs(None if extra else public_ipv4(), extra)
     region = environ.get("INTEGRATION_REGION") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
     work_dir = out / names.stack
-    write_workspace(work_dir, names, stack_file(shipped_stack_file(newest_release_stack()), names, cidrs, region))
+    document = stack_file(shipped_stack_file(newest_release_stack()), names, cidrs, region)
+    if kubernetes_version:
+        document["config"][f"{PROJECT}:kubernetesVersion"] = kubernetes_version
+    write_workspace(work_dir, names, document)
     return run_settings(names, work_dir, out)
 
 
