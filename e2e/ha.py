@@ -36,7 +36,7 @@ from typing import Any
 import boto3
 import yaml
 
-from components.render import scripts
+from components.render import node_tools, scripts
 from e2e.cases import Case
 from e2e.cluster import _user_data
 from e2e.environment import DUMMY_CREDENTIALS, Environment, Instance, prepare, seed_instance
@@ -254,7 +254,7 @@ class HaScenario:
         arguments = loopback_script_arguments(boot, replaced.name, replaced.instance.ipv4, ipv4_to_host)
         script_text, exit_code, output = _run_script(env, replaced, arguments, self.work)
         after = cluster.etcdctl.member_list(cluster.endpoints())
-        same = script_text == scripts.REMOVE_STALE_ETCD_MEMBER
+        same = script_text == node_tools.REMOVE_STALE_ETCD_MEMBER
         self.result["stale_member_script"] = {
             "node": replaced.name,
             "from_user_data_of": replaced.instance.program_name,
@@ -267,7 +267,7 @@ class HaScenario:
         }
         if not same:
             self.problems.append(
-                "the script in the user data is not components.render.scripts.REMOVE_STALE_ETCD_MEMBER"
+                "the script in the user data is not components.render.node_tools.REMOVE_STALE_ETCD_MEMBER"
             )
         if exit_code != 0:
             self.problems.append(f"the stale-member script exited {exit_code}: {output[-300:]}")

@@ -16,7 +16,7 @@ from bootstrap_support import (
 )
 
 from components.pki_layout import CONTROL_PLANE_FILES
-from components.render import scripts
+from components.render import node_tools, scripts
 from components.versions import release_for
 
 # --- boot scripts run against stubs ----------------------------------------------------------
@@ -402,7 +402,7 @@ def test_fetch_script_writes_each_parameter_with_its_mode_and_retries(
         )
     )
     namespace: dict[str, Any] = {"__name__": "fetcher"}
-    exec(compile(scripts.FETCH_SSM_PARAMETERS, "fetch-ssm-parameters.py", "exec"), namespace)
+    exec(compile(node_tools.FETCH_SSM_PARAMETERS, "fetch-ssm-parameters.py", "exec"), namespace)
     namespace["main"]("eu-west-1", str(manifest))
     assert (tmp_path / "pki/etcd/ca.key").read_text() == "-----BEGIN SECRET-----\nkey\n"
     assert (tmp_path / "pki/etcd/ca.key").stat().st_mode & 0o777 == 0o600

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from components.render import scripts
+from components.render import node_tools
 
 NODE = "ip-10-0-16-10.ec2.internal"
 OTHERS = "10.0.0.10,10.0.32.10"
@@ -87,7 +87,7 @@ def run_cleanup(
 ) -> tuple[subprocess.CompletedProcess[str], list[str], list[str]]:
     """Runs the script as the boot script does; returns the result, the removed IDs and the etcdctl calls."""
     script = tmp_path / "remove-stale-etcd-member.sh"
-    script.write_text(scripts.REMOVE_STALE_ETCD_MEMBER)
+    script.write_text(node_tools.REMOVE_STALE_ETCD_MEMBER)
     stub = tmp_path / "etcdctl"
     stub.write_text(STUB_ETCDCTL)
     stub.chmod(0o755)
@@ -179,7 +179,7 @@ def test_a_wrong_ca_is_a_failure_not_a_removal(tmp_path: Path, etcd_pki: Path) -
 @pytest.mark.parametrize("args", [(), (NODE,), (NODE, "10.0.16.10", "")], ids=["none", "one", "empty-hosts"])
 def test_usage(tmp_path: Path, etcd_pki: Path, args: tuple[str, ...]) -> None:
     script = tmp_path / "remove-stale-etcd-member.sh"
-    script.write_text(scripts.REMOVE_STALE_ETCD_MEMBER)
+    script.write_text(node_tools.REMOVE_STALE_ETCD_MEMBER)
     result = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, check=False)
     assert result.returncode == 2 and "usage:" in result.stderr
 
@@ -192,7 +192,7 @@ def test_without_etcdctl_it_runs_the_etcd_image_of_the_release_through_ctr(tmp_p
     stub_ctr.write_text('#!/bin/bash\necho "ctr $*" >>"${STUB_LOG}"\n[[ "$3" == images ]] || cat "${STUB_MEMBERS}"\n')
     stub_ctr.chmod(0o755)
     script = tmp_path / "remove-stale-etcd-member.sh"
-    script.write_text(scripts.REMOVE_STALE_ETCD_MEMBER)
+    script.write_text(node_tools.REMOVE_STALE_ETCD_MEMBER)
     (tmp_path / "members").write_text("\n".join(HEALTHY) + "\n")
     env = {
         "PATH": f"{stub_ctr.parent}:/usr/bin:/bin",
@@ -225,6 +225,6 @@ def test_shellcheck_passes_on_the_cleanup_script(tmp_path: Path) -> None:
     if shellcheck is None:
         pytest.skip("shellcheck not installed")
     path = tmp_path / "remove-stale-etcd-member.sh"
-    path.write_text(scripts.REMOVE_STALE_ETCD_MEMBER)
+    path.write_text(node_tools.REMOVE_STALE_ETCD_MEMBER)
     result = subprocess.run([shellcheck, "-S", "style", "-s", "bash", str(path)], check=False, capture_output=True)
     assert result.returncode == 0, result.stdout.decode()

@@ -26,7 +26,7 @@ from bootstrap_support import (
 )
 
 from components.pki_layout import CONTROL_PLANE_FILES
-from components.render import scripts
+from components.render import node_tools, scripts
 from components.render.cloudinit import (
     render_control_plane_user_data,
     render_worker_user_data,
@@ -157,7 +157,7 @@ def test_units_and_kernel_settings_match_kubeadm_packaging(release: Release) -> 
 
 
 def test_fetch_script_runs_on_ubuntu_20_04_python() -> None:
-    source = scripts.FETCH_SSM_PARAMETERS
+    source = node_tools.FETCH_SSM_PARAMETERS
     ast.parse(source, feature_version=(3, 8))
     assert "WithDecryption=True" in source
     assert "X-aws-ec2-metadata-token" in source

@@ -18,7 +18,7 @@ import yaml
 from conftest import EVERY_STACK, MODES, STACKS, RenderGraph
 
 from components.network_plan import fixed_host
-from components.render import scripts
+from components.render import node_tools, scripts
 from components.render.kubeadm import discovery_hash
 from components.render.user_data_encoding import decode_user_data
 from components.settings import ConfigError
@@ -165,7 +165,7 @@ def test_the_first_control_plane_initialises_and_the_others_join_it_as_control_p
         # "Topology"): it carries the same JoinConfiguration as the others, to use instead of init.
         join_template = yaml.safe_load(first_files[scripts.KUBEADM_JOIN_TEMPLATE].split("---")[0])
         assert join_template == kubeadm_documents(others[0])["JoinConfiguration"]
-        assert first_files[scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT] == scripts.REMOVE_STALE_ETCD_MEMBER
+        assert first_files[scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT] == node_tools.REMOVE_STALE_ETCD_MEMBER
         hosts = [n.inputs["privateIp"] if primary_v4 else f"[{n.inputs['ipv6Addresses'][0]}]" for n in others]
         assert boot_setting(first, "ETCD_MEMBER_HOSTS") == ",".join(hosts)
     for index, node in enumerate(others, start=1):
@@ -187,7 +187,7 @@ def test_the_first_control_plane_initialises_and_the_others_join_it_as_control_p
             if position != index
         ]
         assert boot_setting(node, "ETCD_MEMBER_HOSTS") == ",".join(peers)
-        assert files_of(node)[scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT] == scripts.REMOVE_STALE_ETCD_MEMBER
+        assert files_of(node)[scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT] == node_tools.REMOVE_STALE_ETCD_MEMBER
         etcd = release_for(setting(stack, "kubernetesVersion")).kubeadm_image_tags.etcd
         assert f"export ETCD_IMAGE=registry.k8s.io/etcd:{etcd}\n" in script
 

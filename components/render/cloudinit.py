@@ -4,7 +4,7 @@ The renderers return the `#cloud-config` text as cloud-init reads it; what EC2 r
 text gzip-compressed (`components.render.user_data_encoding`, called by `components.nodes`).
 
 The user data carries no secret: key material and the bootstrap token are read from SSM
-by the node itself (scripts.FETCH_SSM_PARAMETERS), with its instance role, at boot.
+by the node itself (node_tools.FETCH_SSM_PARAMETERS), with its instance role, at boot.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from components.render import scripts
+from components.render import node_tools, scripts
 from components.render.bootstrap import ClusterBootstrap
 from components.render.kubeadm import (
     render_control_plane_join_configuration,
@@ -110,7 +110,7 @@ def render_control_plane_user_data(
             _file(
                 scripts.KUBEADM_JOIN_TEMPLATE, render_control_plane_join_configuration(cluster, ca_cert_hash), "0600"
             ),
-            _file(scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT, scripts.REMOVE_STALE_ETCD_MEMBER, "0700"),
+            _file(scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT, node_tools.REMOVE_STALE_ETCD_MEMBER, "0700"),
         ]
     return _user_data(
         kubeadm_template=render_init_configuration(cluster, api_server_cert_sans),
@@ -143,7 +143,7 @@ def render_control_plane_join_user_data(cluster: ClusterBootstrap, ca_cert_hash:
         kubeadm_template=render_control_plane_join_configuration(cluster, ca_cert_hash),
         fetches=scripts.control_plane_fetches(cluster.ssm_prefix),
         boot_script=scripts.control_plane_join_script(cluster, etcd_peers),
-        extra_files=[_file(scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT, scripts.REMOVE_STALE_ETCD_MEMBER, "0700")],
+        extra_files=[_file(scripts.REMOVE_STALE_ETCD_MEMBER_SCRIPT, node_tools.REMOVE_STALE_ETCD_MEMBER, "0700")],
     )
 
 
@@ -177,7 +177,7 @@ def _user_data(
             _file("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", KUBEADM_DROP_IN),
             _file(scripts.KUBEADM_TEMPLATE, kubeadm_template, "0600"),
             _file(scripts.FETCH_MANIFEST, scripts.fetch_manifest(fetches), "0600"),
-            _file(scripts.FETCH_SCRIPT, scripts.FETCH_SSM_PARAMETERS, "0755"),
+            _file(scripts.FETCH_SCRIPT, node_tools.FETCH_SSM_PARAMETERS, "0755"),
             *extra_files,
             _file(scripts.BOOT_SCRIPT, boot_script, "0700"),
         ],
