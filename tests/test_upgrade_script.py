@@ -39,6 +39,7 @@ esac
 echo "kubeadm $*" >>"${CALLS}"
 [[ -z "${KUBEADM_FAILS:-}" || "$*" != *"${KUBEADM_FAILS}"* ]] || { echo "kubeadm: simulated failure" >&2; exit 1; }
 if [[ "$1 $2" == "upgrade apply" ]]; then echo "${TARGET}" >"${STATE}/server"; fi
+if [[ "$1" == "upgrade" && "$2" != "plan" && -z "${STATIC_POD_STUCK:-}" ]]; then echo "${TARGET}" >"${STATE}/local"; fi
 """,
     "kubectl": r"""#!/bin/bash
 case "$1" in
@@ -46,6 +47,7 @@ case "$1" in
   get)
     case "$*" in
       *kubeletVersion*) cat "${STATE}/kubelet" ;;
+      *"kube-apiserver-${NODE}"*image*) echo "registry.k8s.io/kube-apiserver:$(cat "${STATE}/local")" ;;
       *Ready*) echo True ;;
     esac ;;
   *) echo "kubectl $*" >>"${CALLS}" ;;
@@ -76,7 +78,10 @@ def _script(tmp_path: Path, boot_wait: int = 30, api_wait: int = 30) -> Path:
     return path
 
 
-def _run(tmp_path: Path, mode: str, server: str, kubelet: str, **env: str) -> tuple[int, list[str], str]:
+def _run(
+    tmp_path: Path, mode: str, server: str, kubelet: str, local: str | None = None, **env: str
+) -> tuple[int, list[str], str]:
+    """`server`: what /version says (any API server); `local`: this node's API server (default: `server`)."""
     standins, state = tmp_path / "standins", tmp_path / "state"
     for directory in (standins, state, tmp_path / "bin"):
         directory.mkdir(exist_ok=True)
@@ -85,6 +90,7 @@ def _run(tmp_path: Path, mode: str, server: str, kubelet: str, **env: str) -> tu
         (standins / name).chmod(0o755)
     (state / "server").write_text(server + "\n")
     (state / "kubelet").write_text(kubelet + "\n")
+    (state / "local").write_text((local or server) + "\n")
     calls = tmp_path / "calls"
     calls.write_text("")
     script = tmp_path / "k8s-upgrade.sh"
@@ -135,7 +141,7 @@ def test_the_first_control_plane_upgrades_in_kubeadms_order(booted: Path) -> Non
 
 
 def test_the_other_control_planes_run_upgrade_node(booted: Path) -> None:
-    code, calls, output = _run(booted, "node", server=TARGET, kubelet=OLD)
+    code, calls, output = _run(booted, "node", server=TARGET, kubelet=OLD, local=OLD)
     assert code == 0, output
     assert _commands(calls)[0] == "kubeadm upgrade node"
     assert not any("upgrade apply" in call for call in calls)
@@ -158,7 +164,7 @@ def test_a_failed_kubeadm_stops_before_the_node_is_drained(booted: Path) -> None
 def test_a_node_that_fails_after_the_drain_is_uncordoned(booted: Path) -> None:
     # The new kubelet never reports the new version.
     _script(booted, api_wait=0)
-    code, calls, output = _run(booted, "node", server=TARGET, kubelet=OLD, KUBELET_STUCK="1")
+    code, calls, output = _run(booted, "node", server=TARGET, kubelet=OLD, local=OLD, KUBELET_STUCK="1")
     assert code != 0
     assert "gave up after" in output and f"the kubelet of {NODE} to report {TARGET}" in output
     assert calls[-1] == f"kubectl uncordon {NODE}"
@@ -170,6 +176,21 @@ def test_a_node_still_booting_is_waited_for_within_a_bound(tmp_path: Path) -> No
     assert code != 0
     assert "gave up after 0 s waiting for this node's bootstrap" in output
     assert calls == []
+
+
+def test_a_node_whose_kubelet_is_new_but_api_server_old_is_upgraded(booted: Path) -> None:
+    # A run that failed between the kubelet and the static pods: the kubelet is not enough to skip.
+    code, calls, output = _run(booted, "node", server=TARGET, kubelet=TARGET, local=OLD)
+    assert code == 0, output
+    assert "nothing to do" not in output and _commands(calls)[0] == "kubeadm upgrade node"
+
+
+def test_a_local_api_server_that_never_runs_the_target_fails_the_step(booted: Path) -> None:
+    _script(booted, api_wait=0)
+    code, calls, output = _run(booted, "node", server=TARGET, kubelet=OLD, local=OLD, STATIC_POD_STUCK="1")
+    assert code != 0
+    assert f"this node's API server (kube-apiserver-{NODE}) to run {TARGET}" in output
+    assert calls[-1] == f"kubectl uncordon {NODE}"
 
 
 def test_a_wrong_mode_is_refused(booted: Path) -> None:

@@ -4,8 +4,10 @@ One document per cluster and Kubernetes version; State Manager runs it on one co
 time (components/upgrade.py): `apply` on the first (`kubeadm upgrade apply`), `node` on the others
 (`kubeadm upgrade node`). Each run installs that release's kubeadm, upgrades, drains the node,
 installs the new kubelet and kubectl, restarts the kubelet, waits (bounded) until the node's kubelet
-and the API server report the new version, and uncordons. It is idempotent: a second run on an
-upgraded node changes nothing, so a failed `pulumi up` can simply run again.
+reports the new version and the node is Ready, uncordons, and waits until the node's own API
+server (its mirror pod) runs the new release (the first one also until `/version` reports it). It
+is idempotent: a second run on an upgraded node changes nothing, so a failed `pulumi up` can simply
+run again.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ api_server_at_target() { [[ "$(api_server_version)" == "${TARGET}" ]]; }
 kubelet_at_target() {
   [[ "$(kubectl get node "${NODE_NAME}" -o 'jsonpath={.status.nodeInfo.kubeletVersion}')" == "${TARGET}" ]]
 }
+# This node's own API server (kubeadm's static pod, seen through its mirror pod) runs the target release.
+local_api_server_at_target() {
+  local pod="kube-apiserver-${NODE_NAME}" ready='jsonpath={.status.conditions[?(@.type=="Ready")].status}'
+  [[ "$(kubectl get pod "${pod}" -n kube-system -o 'jsonpath={.spec.containers[0].image}')" == *":${TARGET}" ]] &&
+    [[ "$(kubectl get pod "${pod}" -n kube-system -o "${ready}")" == True ]]
+}
 node_ready() {
   [[ "$(kubectl get node "${NODE_NAME}" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" == True ]]
 }
@@ -88,7 +96,7 @@ NODE_NAME="$(curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: ${imds_token}" "$
   awk '{print $1}')"
 log "node ${NODE_NAME}: API server $(api_server_version), upgrading (${MODE}) to ${TARGET}"
 
-if kubelet_at_target && { [[ "${MODE}" == node ]] || api_server_at_target; }; then
+if kubelet_at_target && local_api_server_at_target; then
   log "already at ${TARGET}: nothing to do"
   exit 0
 fi
@@ -110,6 +118,8 @@ wait_until "${API_WAIT_SECONDS}" "the kubelet of ${NODE_NAME} to report ${TARGET
 wait_until "${API_WAIT_SECONDS}" "${NODE_NAME} to be Ready" node_ready
 kubectl uncordon "${NODE_NAME}"
 drained=false
+wait_until "${API_WAIT_SECONDS}" "this node's API server (kube-apiserver-${NODE_NAME}) to run ${TARGET}" \
+  local_api_server_at_target
 if [[ "${MODE}" == apply ]]; then
   wait_until "${API_WAIT_SECONDS}" "the API server to report ${TARGET}" api_server_at_target
 fi
