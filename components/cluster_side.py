@@ -102,14 +102,21 @@ class ClusterSideArgs:
     provider: k8s.Provider
     """`ClusterAccess.provider`: every object waits for the readiness gate."""
     api_server_port: int = API_SERVER_PORT
+    cilium: bool = True
+    """False only where no chart repository is reachable (the engine tier, engine/program.py)."""
 
 
 @dataclass(frozen=True)
 class ClusterSide:
     ccm: AwsCloudControllerManager
-    cni: CiliumCni
+    cni: CiliumCni | None
+    """None only with `ClusterSideArgs.cilium` off."""
     smoke: SmokeWorkload | None
     """None when the stack turns the smoke workload off."""
+
+    @property
+    def cni_resources(self) -> list[pulumi.Resource]:
+        return [self.cni.release] if self.cni else []
 
 
 def install_cluster_side(args: ClusterSideArgs) -> ClusterSide:
@@ -129,15 +136,17 @@ def install_cluster_side(args: ClusterSideArgs) -> ClusterSide:
             provider=args.provider,
         ),
     )
-    cni = CiliumCni(
-        f"{name}-cilium",
-        CiliumCniArgs(
-            chart=args.release.cilium_chart,
-            api_server_host=args.api_server_host,
-            api_server_port=args.api_server_port,
-            provider=args.provider,
-        ),
-    )
+    cni = None
+    if args.cilium:
+        cni = CiliumCni(
+            f"{name}-cilium",
+            CiliumCniArgs(
+                chart=args.release.cilium_chart,
+                api_server_host=args.api_server_host,
+                api_server_port=args.api_server_port,
+                provider=args.provider,
+            ),
+        )
     smoke = None
     if args.smoke_workload:
         smoke = SmokeWorkload(
@@ -145,7 +154,7 @@ def install_cluster_side(args: ClusterSideArgs) -> ClusterSide:
             SmokeWorkloadArgs(
                 ip_families=args.ip_families,
                 provider=args.provider,
-                pods_wait_for=(cni.release, *ccm.objects),
+                pods_wait_for=(*([cni.release] if cni else []), *ccm.objects),
             ),
         )
     return ClusterSide(ccm=ccm, cni=cni, smoke=smoke)

@@ -230,7 +230,7 @@ def build(settings: StackSettings, zones: tuple[str, ...], change: VersionChange
         cluster_name=name,
         ssm_prefix=settings.ssm_prefix,
         release=release,
-        after=[workers.group, *cluster_side.ccm.objects, cluster_side.cni.release, access.version],
+        after=[workers.group, *cluster_side.ccm.objects, *cluster_side.cni_resources, access.version],
     )
 
     _export(

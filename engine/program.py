@@ -3,7 +3,7 @@ program, run by the real Pulumi engine (the CLI and the Kubernetes provider engi
 against the engine tier's API server.
 
 `ClusterAccess` with its real readiness and version gates (dynamic resources, served by
-`pulumi-resource-pulumi-python`), `AwsCloudControllerManager` and `SmokeWorkload`, fed as the AWS
+`pulumi-resource-pulumi-python`), then `install_cluster_side` (the CCM and the smoke workload), fed as the AWS
 side would feed them: the endpoint, the render's cluster CA and front-proxy CA, an admin client
 certificate. Cilium is left out: its chart needs a chart repository this machine cannot reach.
 The state lives in a local file backend; secrets are encrypted with a passphrase of the run.
@@ -22,10 +22,8 @@ from typing import Any
 import pulumi
 from pulumi import automation as auto
 
-from components.ccm import AwsCloudControllerManager, AwsCloudControllerManagerArgs
-from components.cluster_side import ClusterAccess, ClusterAccessArgs
+from components.cluster_side import ClusterAccess, ClusterAccessArgs, ClusterSideArgs, install_cluster_side
 from components.settings import IpFamily
-from components.smoke import SmokeWorkload, SmokeWorkloadArgs
 from components.versions import Release
 
 PROJECT = "k8s-dualstack-engine"
@@ -51,7 +49,8 @@ class ProgramInputs:
 
 
 def cluster_side_program(inputs: ProgramInputs) -> Callable[[], None]:
-    """The inline program: what components/program.py builds after the control plane, minus Cilium."""
+    """The inline program: what components/program.py builds after the control plane (`ClusterAccess`,
+    then `install_cluster_side`), with Cilium off."""
 
     def program() -> None:
         name = inputs.cluster_name
@@ -67,29 +66,26 @@ def cluster_side_program(inputs: ProgramInputs) -> Callable[[], None]:
                 kubernetes_version=inputs.release.kubernetes_version,
             ),
         )
-        ccm = AwsCloudControllerManager(
-            f"{name}-ccm",
-            AwsCloudControllerManagerArgs(
+        side = install_cluster_side(
+            ClusterSideArgs(
                 release=inputs.release,
                 cluster_name=name,
                 region=inputs.region,
                 zone=inputs.zone,
                 ip_families=inputs.ip_families,
-                image=inputs.ccm_image,
+                ccm_image=inputs.ccm_image,
+                smoke_workload=True,
+                api_server_host=inputs.endpoint,
                 cluster_ca_cert_pem=inputs.cluster_ca_cert_pem,
                 front_proxy_ca_cert_pem=inputs.front_proxy_ca_cert_pem,
                 provider=access.provider,
-            ),
+                cilium=False,
+            )
         )
-        smoke = SmokeWorkload(
-            f"{name}-smoke",
-            SmokeWorkloadArgs(
-                ip_families=inputs.ip_families, provider=access.provider, pods_wait_for=tuple(ccm.objects)
-            ),
-        )
+        assert side.smoke is not None
         pulumi.export("endpoint", access.ready.endpoint)
-        pulumi.export("cloudConfig", ccm.cloud_config)
-        pulumi.export("serviceClusterIps", smoke.service_cluster_ips)
+        pulumi.export("cloudConfig", side.ccm.cloud_config)
+        pulumi.export("serviceClusterIps", side.smoke.service_cluster_ips)
 
     return program
 

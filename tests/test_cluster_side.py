@@ -466,6 +466,7 @@ def cluster_side_program(smoke: bool, result: dict[str, ClusterSide]) -> Callabl
             )
         )
         result["side"] = side
+        assert side.cni is not None
         pulumi.export("chartVersion", side.cni.chart_version)
         if side.smoke is not None:
             # Exported, then read from the finished graph: nothing is asserted inside an apply.
@@ -481,6 +482,7 @@ def test_install_cluster_side_takes_explicit_inputs(render_graph: RenderGraph, s
     result: dict[str, ClusterSide] = {}
     graph = render_graph("dev", program=cluster_side_program(smoke, result))
     side = result["side"]
+    assert side.cni is not None and side.cni_resources == [side.cni.release]
     assert isinstance(side.cni.release, k8s.helm.v3.Release)
     assert side.cni.chart_version == release_for("1.35").cilium_chart_version
     assert graph.exports["chartVersion"] == side.cni.chart_version
@@ -504,3 +506,21 @@ def test_install_cluster_side_takes_explicit_inputs(render_graph: RenderGraph, s
     (container,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
     # One multi-architecture image: the same on these arm64 inputs as on amd64.
     assert container["image"] == AGNHOST_IMAGE
+
+
+def test_without_cilium_the_smoke_pods_wait_for_the_ccm_only(render_graph: RenderGraph) -> None:
+    """The engine tier's composition (no chart repository there): no Helm release, nothing waits for one."""
+    result: dict[str, ClusterSide] = {}
+
+    def program() -> None:
+        provider = k8s.Provider("unit-k8s", kubeconfig="unit")
+        args = cluster_side_args(release_for("1.35"), provider=provider, smoke_workload=True)
+        result["side"] = install_cluster_side(dataclasses.replace(args, cilium=False))
+
+    graph = render_graph("dev", program=program)
+    side = result["side"]
+    assert side.cni is None and side.cni_resources == [] and side.smoke is not None
+    assert graph.by_type(HELM_RELEASE) == []
+    deployment = next(r for r in graph.by_type("kubernetes:apps/v1:Deployment"))
+    ccm = next(r for r in graph.by_type("kubernetes:apps/v1:DaemonSet"))
+    assert graph.depends_on(deployment, ccm)
