@@ -114,6 +114,25 @@ def start_metadata_server(instance: Instance, region: str) -> MetadataServer:
     ).start()
 
 
+def start_moto(region: str, log_root: Path) -> tuple[Process, str]:
+    """moto's server on a free loopback port, answering; its process and URL."""
+    port = free_port()
+    moto = Process(
+        "moto",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        log_root / "moto.log",
+        {**os.environ, **DUMMY_CREDENTIALS},
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for(
+        "moto",
+        lambda: boto3.client("sts", region_name=region, endpoint_url=url, **_boto_credentials()).get_caller_identity(),
+        60,
+        alive=moto,
+    )
+    return moto, url
+
+
 def seed_moto(
     graph: Graph, moto_url: str, region: str, tolerate: tuple[str, ...] = (), skipped: list[str] | None = None
 ) -> tuple[list[Instance], dict[str, str]]:
@@ -202,22 +221,7 @@ def prepare(
     objects = program_objects(graph)
     write_control_plane_pki(graph, cluster_name, private_dir / "pki")
 
-    moto_port = free_port()
-    moto = Process(
-        "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-        log_root / "moto.log",
-        {**os.environ, **DUMMY_CREDENTIALS},
-    )
-    moto_url = f"http://127.0.0.1:{moto_port}"
-    wait_for(
-        "moto",
-        lambda: boto3.client(
-            "sts", region_name=region, endpoint_url=moto_url, **_boto_credentials()
-        ).get_caller_identity(),
-        60,
-        alive=moto,
-    )
+    moto, moto_url = start_moto(region, log_root)
     skipped: list[str] = []
     instances, replayed_ids = seed_moto(graph, moto_url, region, tolerate, skipped)
     authorization = prepare_authorization(graph, moto_url, region, replayed_ids)

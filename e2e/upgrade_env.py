@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
-import sys
 from pathlib import Path
-
-import boto3
 
 from components.release_facts import Version
 from components.render.bootstrap import BOOTSTRAP_TOKEN, NODE_IPV4, NODE_IPV6, NODE_NAME
@@ -35,17 +31,16 @@ from e2e.cluster import (
     program_objects,
 )
 from e2e.environment import (
-    DUMMY_CREDENTIALS,
     Environment,
     Instance,
-    _boto_credentials,
     prepare_authorization,
     seed_moto,
     start_metadata_server,
+    start_moto,
 )
 from e2e.imds import MetadataServer
 from e2e.pki import write_control_plane_pki
-from e2e.procs import Process, free_port, wait_for
+from e2e.procs import Process
 from tools.iam_check.runner import SimulatorSession
 from tools.offline.capture import Graph, unwrap_secrets
 from tools.offline.engine import run_program
@@ -120,24 +115,6 @@ def upgraded_config(old: ControlPlaneConfig, kubernetes_version: str) -> Control
     return ControlPlaneConfig(documents=documents, node_ip_expression=old.node_ip_expression)
 
 
-def _start_moto(region: str, log_root: Path) -> tuple[Process, str]:
-    port = free_port()
-    moto = Process(
-        "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        log_root / "moto.log",
-        {**os.environ, **DUMMY_CREDENTIALS},
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(
-        "moto",
-        lambda: boto3.client("sts", region_name=region, endpoint_url=url, **_boto_credentials()).get_caller_identity(),
-        60,
-        alive=moto,
-    )
-    return moto, url
-
-
 def prepare_upgrade(
     stack: str, old_minor: str, new_minor: str, private_dir: Path, log_root: Path
 ) -> UpgradeEnvironment:
@@ -156,7 +133,7 @@ def prepare_upgrade(
     write_control_plane_pki(old_graph, cluster_name, private_dir / "pki")
 
     services: list[Process | MetadataServer | SimulatorSession] = []
-    moto, moto_url = _start_moto(region, log_root)
+    moto, moto_url = start_moto(region, log_root)
     services.append(moto)
     instances, replayed_ids = seed_moto(old_graph, moto_url, region)
     old_authorization = prepare_authorization(old_graph, moto_url, region, replayed_ids)

@@ -7,7 +7,7 @@ import itertools
 import json
 
 import pytest
-from conftest import EVERY_STACK, MODES, cluster_name
+from conftest import EVERY_STACK, MODES
 
 from components.release_facts import Version
 from components.settings_reader import ConfigError
@@ -148,4 +148,3 @@ def test_the_override_rebuilds_instead_of_refusing(stack: str) -> None:
     assert all(i.inputs.get("userDataReplaceOnChange") is True for i in graph.by_type(INSTANCE)), (
         "a rebuild replaces the control planes"
     )
-    assert cluster_name(stack)
